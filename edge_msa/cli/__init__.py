@@ -1,0 +1,66 @@
+"""`edge-msa`: one sub-command per job.
+
+Each module in this package defines `register(app)` and adds its own command(s); they are
+discovered, so adding a job touches one new file. Any `UserError` (and the usual file errors)
+becomes a one-line message on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import typer
+
+from edge_msa.errors import UserError
+
+app = typer.Typer(
+    name="edge-msa",
+    help="Multimodal sentiment analysis (text + speech + face) on edge devices.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register_commands() -> None:
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        module.register(app)
+
+
+def fail(message: str) -> None:
+    """Print one line and exit 2 (for option checks inside commands)."""
+    raise UserError(message)
+
+
+def main(argv: list[str] | None = None) -> int:
+    _register_commands()
+    try:
+        app(args=argv, standalone_mode=False)
+    except UserError as e:
+        print(f"edge-msa: error: {e}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
+        print(f"edge-msa: error: {e.strerror}: {e.filename}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("edge-msa: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # click usage errors and friends
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            print(f"edge-msa: error: {e.format_message()}", file=sys.stderr)
+            return 2
+        if isinstance(e, click.exceptions.Exit):
+            return e.exit_code
+        if isinstance(e, click.exceptions.Abort):
+            return 130
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

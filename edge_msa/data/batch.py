@@ -1,0 +1,64 @@
+"""MSAData: the one in-memory dataset layout every reader produces and every consumer takes.
+
+Arrays follow the model I/O contract: text is int64 token ids [N, T] (token FeatureSpecs) or
+float32 features [N, T, D]; audio/vision float32 [N, T, D]; masks float32 [N, T] (1 = present);
+labels float32 [N] on the dataset's scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+import numpy as np
+import torch
+
+ARRAY_FIELDS = ("text", "text_mask", "audio", "audio_mask", "vision", "vision_mask", "labels")
+
+
+@dataclass
+class MSAData:
+    text: np.ndarray
+    text_mask: np.ndarray
+    audio: np.ndarray
+    audio_mask: np.ndarray
+    vision: np.ndarray
+    vision_mask: np.ndarray
+    labels: np.ndarray
+    ids: list[str] = field(default_factory=list)
+    raw_text: list[str] = field(default_factory=list)
+    scale: str = "mosi"  # label scale: "mosi" (-3..3) or "sims" (-1..1)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: np.ndarray | list[int] | slice) -> MSAData:
+        idx = np.arange(len(self))[index]
+        arrays = {k: getattr(self, k)[idx] for k in ARRAY_FIELDS}
+        ids = [self.ids[i] for i in idx] if self.ids else []
+        raw = [self.raw_text[i] for i in idx] if self.raw_text else []
+        return replace(self, **arrays, ids=ids, raw_text=raw)
+
+    def inputs(self, index=slice(None)) -> tuple[torch.Tensor, ...]:
+        """The model's forward tuple for the selected rows."""
+        return tuple(torch.from_numpy(np.ascontiguousarray(getattr(self, k)[index]))
+                     for k in ARRAY_FIELDS[:-1])
+
+    def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0):
+        """Yield (inputs tuple, labels tensor) mini-batches."""
+        order = np.arange(len(self))
+        if shuffle:
+            np.random.default_rng(seed).shuffle(order)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            yield self.inputs(idx), torch.from_numpy(self.labels[idx])
+
+    @staticmethod
+    def concat(parts: list[MSAData]) -> MSAData:
+        """Stack datasets with the same FeatureSpec (e.g. text-only and audio-only corpora)."""
+        arrays = {k: np.concatenate([getattr(p, k) for p in parts]) for k in ARRAY_FIELDS}
+        return MSAData(**arrays, ids=sum((p.ids for p in parts), []),
+                       raw_text=sum((p.raw_text or [""] * len(p) for p in parts), []),
+                       scale=parts[0].scale)
+
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(self))

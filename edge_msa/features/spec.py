@@ -1,0 +1,110 @@
+"""FeatureSpec: what each modality's input tensor is (kind, dim, frame rate, max length).
+
+A model is trained for one spec; its bundle records it; the runtime refuses a bundle whose
+spec it cannot produce live. Kinds are strings such as `tokens:minilm-l6`, `features:bert-768`,
+`audio:logmel-40`, `audio:covarep-74`, `vision:blendshapes-52`, `vision:openface-709`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from edge_msa.errors import UserError
+
+MODALITIES = ("text", "audio", "vision")
+
+
+@dataclass(frozen=True)
+class ModalitySpec:
+    kind: str
+    dim: int  # feature size per frame; for token kinds, the vocabulary size
+    max_len: int  # frames (or tokens) per window
+    rate_hz: float = 0.0  # frames per second; 0 for tokens
+
+    @property
+    def is_tokens(self) -> bool:
+        return self.kind.startswith("tokens:")
+
+    def __post_init__(self) -> None:
+        if ":" not in self.kind:
+            raise UserError(f"feature kind {self.kind!r} must look like 'family:name'")
+        if self.dim <= 0 or self.max_len <= 0:
+            raise UserError(f"feature {self.kind!r}: dim and max_len must be positive")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    text: ModalitySpec
+    audio: ModalitySpec
+    vision: ModalitySpec
+    name: str = ""
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def modality(self, name: str) -> ModalitySpec:
+        if name not in MODALITIES:
+            raise UserError(f"unknown modality {name!r}; expected one of {MODALITIES}")
+        return getattr(self, name)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FeatureSpec:
+        try:
+            mods = {m: ModalitySpec(**d[m]) for m in MODALITIES}
+        except (KeyError, TypeError) as e:
+            raise UserError(f"malformed FeatureSpec: {e}") from None
+        return cls(**mods, name=d.get("name", ""), notes=dict(d.get("notes", {})))
+
+    @classmethod
+    def from_json(cls, text: str) -> FeatureSpec:
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as e:
+            raise UserError(f"FeatureSpec is not valid JSON: {e}") from None
+
+
+# The field's dataset layouts (MMSA feature pickles) and the live layout of this project.
+MOSI_BERT = FeatureSpec(
+    text=ModalitySpec("features:bert-768", 768, 50),
+    audio=ModalitySpec("audio:covarep-5", 5, 50),
+    vision=ModalitySpec("vision:facet-20", 20, 50),
+    name="mosi-bert-aligned",
+)
+MOSEI_BERT = FeatureSpec(
+    text=ModalitySpec("features:bert-768", 768, 50),
+    audio=ModalitySpec("audio:covarep-74", 74, 50),
+    vision=ModalitySpec("vision:facet-35", 35, 50),
+    name="mosei-bert-aligned",
+)
+SIMS_BERT = FeatureSpec(
+    text=ModalitySpec("features:bert-768", 768, 39),
+    audio=ModalitySpec("audio:librosa-33", 33, 400),
+    vision=ModalitySpec("vision:openface-709", 709, 55),
+    name="sims-bert-unaligned",
+)
+MINILM_VOCAB = 30522
+LIVE = FeatureSpec(
+    text=ModalitySpec("tokens:minilm-l6", MINILM_VOCAB, 64),
+    audio=ModalitySpec("audio:logmel-40-pitch-energy", 42, 200, 50.0),
+    vision=ModalitySpec("vision:blendshapes-52-pose-3", 55, 64, 10.0),
+    name="live-minilm",
+)
+NAMED_SPECS = {s.name: s for s in (MOSI_BERT, MOSEI_BERT, SIMS_BERT, LIVE)}
+
+
+def get_spec(name_or_spec: str | FeatureSpec | dict | None) -> FeatureSpec:
+    """Resolve a spec given by name, dict or instance; None means the live spec."""
+    if name_or_spec is None:
+        return LIVE
+    if isinstance(name_or_spec, FeatureSpec):
+        return name_or_spec
+    if isinstance(name_or_spec, dict):
+        return FeatureSpec.from_dict(name_or_spec)
+    if name_or_spec not in NAMED_SPECS:
+        raise UserError(f"unknown FeatureSpec {name_or_spec!r}; known: {sorted(NAMED_SPECS)}")
+    return NAMED_SPECS[name_or_spec]
