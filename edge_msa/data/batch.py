@@ -12,6 +12,14 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 import torch
 
+
+def _pad_time(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    if arrays[0].ndim < 2:
+        return arrays
+    t = max(a.shape[1] for a in arrays)
+    return [np.pad(a, [(0, 0), (0, t - a.shape[1])] + [(0, 0)] * (a.ndim - 2)) for a in arrays]
+
+
 ARRAY_FIELDS = ("text", "text_mask", "audio", "audio_mask", "vision", "vision_mask", "labels")
 
 
@@ -54,8 +62,13 @@ class MSAData:
 
     @staticmethod
     def concat(parts: list[MSAData]) -> MSAData:
-        """Stack datasets with the same FeatureSpec (e.g. text-only and audio-only corpora)."""
-        arrays = {k: np.concatenate([getattr(p, k) for p in parts]) for k in ARRAY_FIELDS}
+        """Stack datasets with the same FeatureSpec (e.g. text-only and audio-only corpora).
+
+        Readers store an absent modality as one zero frame ([N, 1, D], mask 0) to save memory;
+        here every time axis is zero-padded (mask 0) to the longest part.
+        """
+        arrays = {k: np.concatenate(_pad_time([getattr(p, k) for p in parts]))
+                  for k in ARRAY_FIELDS}
         return MSAData(**arrays, ids=sum((p.ids for p in parts), []),
                        raw_text=sum((p.raw_text or [""] * len(p) for p in parts), []),
                        scale=parts[0].scale)
