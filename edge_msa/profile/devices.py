@@ -1,0 +1,163 @@
+"""Device profiles (`devices/*.yaml`) and detection of the machine we run on.
+
+Detection reads files and commands that exist on every Linux box, with the roots injectable so
+tests run on fake `/proc`, `/sys`, `/etc` trees and fake `nvidia-smi` output.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from edge_msa.errors import UserError
+
+
+class DeviceProfile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    name: str
+    match: dict[str, str | int] = {}
+    cpu: str
+    gpu: str = "none"
+    memory_gb: float
+    jetpack: str | None = None
+    backends: list[str]
+    precision: str
+    latency_budget_ms: float
+
+
+def default_devices_dir() -> Path:
+    """`./devices` when run from a checkout, else the one beside the installed package."""
+    here = Path("devices")
+    return here if here.is_dir() else Path(__file__).resolve().parents[2] / "devices"
+
+
+def load_profiles(directory: str | Path | None = None) -> list[DeviceProfile]:
+    d = Path(directory) if directory else default_devices_dir()
+    if not d.is_dir():
+        raise UserError(f"device profile folder {d} does not exist")
+    profiles = []
+    for path in sorted(d.glob("*.yaml")):
+        try:
+            profiles.append(DeviceProfile(**yaml.safe_load(path.read_text())))
+        except (yaml.YAMLError, TypeError, ValidationError) as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise UserError(f"bad device profile {path}: {first}") from None
+    return profiles
+
+
+@dataclass
+class DeviceInfo:
+    """What we could find out about this machine."""
+
+    arch: str
+    os: str
+    cpu_model: str
+    cores: int
+    memory_gb: float
+    gpu: str = "none"
+    gpu_memory_gb: float = 0.0
+    device_tree_model: str = ""  # Jetson / Raspberry Pi boards expose their name here
+    jetpack: str = ""
+    tensorrt: str = ""
+
+    @property
+    def device_id(self) -> str:
+        """A stable, file-name friendly id: board name, else GPU, else CPU model + cores."""
+        base = self.device_tree_model or (self.gpu if self.gpu != "none" else self.cpu_model)
+        slug = re.sub(r"[^a-z0-9]+", "-", base.lower()).strip("-") or "unknown"
+        return f"{slug}-{self.cores}c" if not self.device_tree_model else slug
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "device_id": self.device_id}
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _nvidia_smi() -> str:
+    if not shutil.which("nvidia-smi"):
+        return ""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout if out.returncode == 0 else ""
+
+
+def _tensorrt_version() -> str:
+    try:
+        import tensorrt  # noqa: PLC0415 - only on devices that have it
+
+        return str(tensorrt.__version__)
+    except Exception:  # not installed or broken install: both mean "no TensorRT here"
+        return ""
+
+
+def detect_device(root: str | Path = "/", nvidia_smi: Callable[[], str] = _nvidia_smi,
+                  tensorrt_version: Callable[[], str] = _tensorrt_version) -> DeviceInfo:
+    """Describe the machine; `root` and the callables are injectable for tests."""
+    root = Path(root)
+    cpuinfo = _read(root / "proc/cpuinfo")
+    names = re.findall(r"^(?:model name|Hardware|Model)\s*:\s*(.+)$", cpuinfo, re.M)
+    cores = len(re.findall(r"^processor\s*:", cpuinfo, re.M)) or (os.cpu_count() or 1)
+    mem = re.search(r"^MemTotal:\s*(\d+) kB", _read(root / "proc/meminfo"), re.M)
+    info = DeviceInfo(
+        arch=platform.machine(),
+        os="linux" if (root / "proc").is_dir() else platform.system().lower(),
+        cpu_model=names[0].strip() if names else platform.processor() or "unknown CPU",
+        cores=cores,
+        memory_gb=round(int(mem.group(1)) / 1024**2, 1) if mem else 0.0,
+        device_tree_model=_read(root / "proc/device-tree/model").strip("\x00\n "),
+    )
+    smi = nvidia_smi().strip()
+    if smi:
+        name, _, total = smi.splitlines()[0].partition(",")
+        info.gpu = name.strip()
+        info.gpu_memory_gb = round(float(total.strip() or 0) / 1024, 1)
+    elif "jetson" in info.device_tree_model.lower() or "orin" in info.device_tree_model.lower():
+        info.gpu = "integrated (Jetson)"
+    release = _read(root / "etc/nv_tegra_release")
+    if release:
+        m = re.search(r"R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", release)
+        info.jetpack = f"L4T R{m.group(1)}.{m.group(2)}" if m else release.splitlines()[0]
+    info.tensorrt = tensorrt_version()
+    return info
+
+
+def match_profile(info: DeviceInfo, profiles: list[DeviceProfile]) -> DeviceProfile | None:
+    """The first profile whose `match` keys all agree with the detected machine."""
+    for p in profiles:
+        rules = p.match
+        if not rules:
+            continue
+        ok = True
+        for key, want in rules.items():
+            if key == "device_tree_model":
+                ok &= str(want).lower() in info.device_tree_model.lower()
+            elif key == "max_cores":
+                ok &= info.cores <= int(want)
+            elif key == "gpu":
+                ok &= (info.gpu == "none") == (str(want) == "none")
+            elif key in ("arch", "os"):
+                ok &= getattr(info, key) == str(want)
+            else:
+                ok = False  # an unknown rule never matches silently
+        if ok:
+            return p
+    return None
