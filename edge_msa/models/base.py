@@ -50,6 +50,7 @@ class MSAModel(nn.Module):
 
     def count_parameters(self, exclude_text_encoder: bool = False) -> int:
         skip = set()
-        if exclude_text_encoder and hasattr(self, "text_encoder"):
-            skip = {id(p) for p in self.text_encoder.parameters()}
+        encoder = getattr(self, "text_encoder", None)  # None: a features-only text input
+        if exclude_text_encoder and encoder is not None:
+            skip = {id(p) for p in encoder.parameters()}
         return sum(p.numel() for p in self.parameters() if id(p) not in skip)

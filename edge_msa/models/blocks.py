@@ -1,0 +1,191 @@
+"""Export-friendly building blocks shared by the model families.
+
+Everything here follows the model contract: float masks (1 = present), additive attention biases
+instead of boolean indexing, no tensor-value dependent Python control flow, so every block
+`torch.export`s with static or dynamic time axes. Attention is written out (matmul + softmax)
+rather than `scaled_dot_product_attention`, which lowers to more ops XNNPACK cannot delegate.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from edge_msa.errors import UserError
+from edge_msa.features.spec import MINILM_VOCAB, ModalitySpec
+from edge_msa.features.text import CLS_ID, PAD_ID, SEP_ID, UNK_ID
+from edge_msa.models.heads import masked_mean, present
+from edge_msa.models.text_encoder import minilm_encoder
+
+__all__ = ["TOKEN_KIND", "Attention", "ModalityInput", "PrefixEncoder", "TransformerLayer",
+           "key_padding_bias", "masked_mean", "present", "random_missing", "sinusoidal_positions"]
+
+TOKEN_KIND = "tokens:minilm-l6"
+NEG = -1e4  # additive bias for masked keys: finite, so an all-masked row stays finite (uniform)
+
+
+def key_padding_bias(mask: torch.Tensor) -> torch.Tensor:
+    """[B, T] float mask -> [B, 1, 1, T] additive bias (0 present, -1e4 absent)."""
+    return ((1.0 - mask) * NEG)[:, None, None, :]
+
+
+def sinusoidal_positions(t: int, d: int, ref: torch.Tensor) -> torch.Tensor:
+    """[t, d] fixed sine/cosine positions, computed on the fly: no table, so no length limit."""
+    pos = torch.arange(t, device=ref.device, dtype=ref.dtype)[:, None]
+    freq = torch.exp(torch.arange(0, d, 2, device=ref.device, dtype=ref.dtype) * (-math.log(1e4) / d))
+    angle = pos * freq
+    return torch.stack([angle.sin(), angle.cos()], dim=-1).reshape(t, d)
+
+
+class Attention(nn.Module):
+    """Multi-head attention of queries `x` [B, Tq, d] over `context` [B, Tk, d]."""
+
+    def __init__(self, d: int, heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        if d % heads:
+            raise UserError(f"width {d} is not divisible by {heads} heads")
+        self.heads = heads
+        self.q = nn.Linear(d, d)
+        self.kv = nn.Linear(d, 2 * d)
+        self.out = nn.Linear(d, d)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor,
+                bias: torch.Tensor | None = None) -> torch.Tensor:
+        b, tq, d = x.shape
+        tk, h = context.shape[1], self.heads
+        q = self.q(x).reshape(b, tq, h, d // h).transpose(1, 2)
+        k, v = self.kv(context).reshape(b, tk, 2, h, d // h).permute(2, 0, 3, 1, 4)
+        att = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(d // h))
+        if bias is not None:
+            att = att + bias
+        ctx = self.drop(att.softmax(-1)) @ v
+        return self.out(ctx.transpose(1, 2).reshape(b, tq, d))
+
+
+class TransformerLayer(nn.Module):
+    """Pre-norm Transformer layer: self-attention, optional cross-attention, GELU feed-forward."""
+
+    def __init__(self, d: int, heads: int, ffn: int, dropout: float = 0.1, cross: bool = False) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d)
+        self.attn = Attention(d, heads, dropout)
+        self.cross = Attention(d, heads, dropout) if cross else None
+        self.norm_q = nn.LayerNorm(d) if cross else None
+        self.norm_ctx = nn.LayerNorm(d) if cross else None
+        self.norm2 = nn.LayerNorm(d)
+        self.ffn = nn.Sequential(nn.Linear(d, ffn), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn, d))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None,
+                context: torch.Tensor | None = None,
+                context_bias: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.norm1(x)
+        x = x + self.drop(self.attn(h, h, bias))
+        if self.cross is not None:
+            x = x + self.drop(self.cross(self.norm_q(x), self.norm_ctx(context), context_bias))
+        return x + self.drop(self.ffn(self.norm2(x)))
+
+
+class PrefixEncoder(nn.Module):
+    """Learnable prefix tokens + a frame sequence -> the prefix tokens after `depth` layers.
+
+    The prefix compresses any number of frames into `n_prefix` tokens (LNLN keeps 8 x 128), so
+    everything downstream has a fixed size whatever the time axis. The prefix is always present,
+    so a fully masked (absent) modality still gives finite tokens.
+    """
+
+    def __init__(self, d: int, n_prefix: int, depth: int, heads: int, ffn: int,
+                 dropout: float = 0.1) -> None:
+        super().__init__()
+        self.n_prefix = n_prefix
+        self.prefix = nn.Parameter(torch.randn(1, n_prefix, d) * 0.02)
+        self.layers = nn.ModuleList(TransformerLayer(d, heads, ffn, dropout) for _ in range(depth))
+        self.norm = nn.LayerNorm(d)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x [B, T, d], mask [B, T] -> [B, n_prefix, d]."""
+        b = x.shape[0]
+        seq = torch.cat([self.prefix.expand(b, -1, -1), x], dim=1)
+        bias = key_padding_bias(torch.cat([mask.new_ones(b, self.n_prefix), mask], dim=1))
+        for layer in self.layers:
+            seq = layer(seq, bias)
+        return self.norm(seq[:, : self.n_prefix])
+
+
+class ModalityInput(nn.Module):
+    """One modality's raw input -> frames [B, T, d].
+
+    `tokens:minilm-l6` text: the packaged MiniLM (`self.encoder`, excluded from parameter
+    counts, frozen or fine-tuned) then a Linear from its 384-d states. Any feature kind
+    (MMSA's 768-d BERT vectors, COVAREP, log-mel, blendshapes, ...): a Linear from `dim`,
+    plus sinusoidal positions. Both end in LayerNorm so every modality enters at one scale.
+    """
+
+    def __init__(self, mspec: ModalitySpec, d: int, *, text_layers: int = 6, pretrained: bool = True,
+                 freeze: bool = False, dropout: float = 0.1) -> None:
+        super().__init__()
+        if d % 2:
+            raise UserError(f"model width must be even (sinusoidal positions), got {d}")
+        if mspec.is_tokens:
+            if mspec.kind != TOKEN_KIND or mspec.dim != MINILM_VOCAB:
+                raise UserError(f"token input must be {TOKEN_KIND!r} with vocabulary {MINILM_VOCAB}, "
+                                f"got {mspec.kind!r} ({mspec.dim})")
+            self.encoder = minilm_encoder(text_layers, pretrained=pretrained)
+            self.encoder.requires_grad_(not freeze)
+            width = self.encoder.hidden
+        else:
+            self.encoder = None
+            width = mspec.dim
+        self.frozen = freeze
+        self.proj = nn.Linear(width, d)
+        self.norm = nn.LayerNorm(d)
+        self.drop = nn.Dropout(dropout)
+
+    def train(self, mode: bool = True) -> ModalityInput:
+        super().train(mode)
+        if self.frozen and self.encoder is not None:
+            self.encoder.eval()  # a frozen encoder keeps its dropout off while the rest trains
+        return self
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.encoder is not None:
+            return self.drop(self.norm(self.proj(self.encoder(x, mask))))
+        h = self.norm(self.proj(x))
+        return self.drop(h + sinusoidal_positions(h.shape[1], h.shape[2], h))
+
+
+def random_missing(inputs: tuple[torch.Tensor, ...], text_is_tokens: bool, p_complete: float = 0.5,
+                   whole_drop: float = 0.0) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """LNLN's training-time corruption, per sample and modality (training only, never exported).
+
+    A rate r ~ U(0, 1) (r = 0 for a `p_complete` share of samples) drops each present
+    token/frame with probability r: text tokens become [UNK] ([CLS]/[SEP] kept), frames become
+    0, masks stay (as in the evaluation protocol). With probability `whole_drop` a whole
+    modality is removed (mask 0, content zero/[PAD]); at least one modality is always kept.
+    Returns the corrupted inputs and the kept fraction of each modality [B, 3] (0 when absent),
+    the target of a completeness estimator.
+    """
+    text, text_mask, audio, audio_mask, vision, vision_mask = inputs
+    b, device = text.shape[0], text.device
+    whole = torch.rand(b, 3, device=device) < whole_drop
+    whole = whole & ~whole.all(dim=1, keepdim=True)
+    out, kept = [], []
+    for i, (x, mask) in enumerate(((text, text_mask), (audio, audio_mask), (vision, vision_mask))):
+        rate = torch.rand(b, 1, device=device) * (torch.rand(b, 1, device=device) >= p_complete)
+        drop = (torch.rand(mask.shape, device=device) < rate) & (mask > 0)
+        protected = ((x == CLS_ID) | (x == SEP_ID)) if (i == 0 and text_is_tokens) else torch.zeros_like(drop)
+        drop = drop & ~protected
+        droppable = ((mask > 0) & ~protected).sum(1).clamp(min=1)
+        keep_whole = (~whole[:, i : i + 1]).to(mask.dtype)
+        frac = (1.0 - drop.sum(1) / droppable) * present(mask)[:, 0] * keep_whole[:, 0]
+        if i == 0 and text_is_tokens:
+            x = torch.where(drop, torch.full_like(x, UNK_ID), x)
+            x = torch.where(keep_whole > 0, x, torch.full_like(x, PAD_ID))
+        else:
+            x = x * (~drop).unsqueeze(-1).to(x.dtype) * keep_whole.unsqueeze(-1)
+        out += [x, mask * keep_whole]
+        kept.append(frac)
+    return tuple(out), torch.stack(kept, dim=1)
