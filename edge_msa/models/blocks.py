@@ -52,8 +52,10 @@ class Attention(nn.Module):
         self.out = nn.Linear(d, d)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor,
-                bias: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: torch.Tensor, bias: torch.Tensor | None = None,
+                return_probs: bool = False):
+        """-> output [B, Tq, d], or (output, probabilities [B, heads, Tq, Tk]) with `return_probs`
+        (attention maps are what MMSLF's distillation matches)."""
         b, tq, d = x.shape
         tk, h = context.shape[1], self.heads
         q = self.q(x).reshape(b, tq, h, d // h).transpose(1, 2)
@@ -61,8 +63,9 @@ class Attention(nn.Module):
         att = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(d // h))
         if bias is not None:
             att = att + bias
-        ctx = self.drop(att.softmax(-1)) @ v
-        return self.out(ctx.transpose(1, 2).reshape(b, tq, d))
+        probs = att.softmax(-1)
+        out = self.out((self.drop(probs) @ v).transpose(1, 2).reshape(b, tq, d))
+        return (out, probs) if return_probs else out
 
 
 class TransformerLayer(nn.Module):
