@@ -6,6 +6,7 @@ import torch
 from safetensors.torch import load_file
 
 from edge_msa.data.batch import MSAData
+from edge_msa.data.missing import random_missing
 from edge_msa.errors import UserError
 from edge_msa.features.spec import FeatureSpec, ModalitySpec
 from edge_msa.models import create_model
@@ -118,14 +119,16 @@ def test_run_folder_contents(tmp_path):
 
 
 def test_seed_reproduces(tmp_path):
-    # same initial weights + same seed -> bit-identical run (shuffling and dropout are seeded)
+    # same initial weights + same seed -> bit-identical run (shuffling, dropout and the random
+    # missing rates of the training-time corruption are all seeded)
     data = {"train": toy_data(64, 0), "valid": toy_data(32, 1)}
     init = tiny().state_dict()
     weights = []
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
         model = tiny()
         model.load_state_dict(init)
-        train(model, data, tmp_path / name, epochs=2, batch_size=16, seed=seed, progress=False)
+        train(model, data, tmp_path / name, epochs=2, batch_size=16, seed=seed, missing=random_missing,
+              progress=False)
         weights.append(load_file(str(tmp_path / name / "model.safetensors")))
     for k in weights[0]:
         assert torch.equal(weights[0][k], weights[1][k]), k
@@ -135,8 +138,8 @@ def test_seed_reproduces(tmp_path):
 def test_missing_hook_is_applied(tmp_path):
     calls = []
 
-    def drop_text(inputs, labels, rng):
-        calls.append(len(labels))
+    def drop_text(inputs, generator):
+        calls.append(len(inputs[0]))
         text, text_mask, *rest = inputs
         return (text, torch.zeros_like(text_mask), *rest)
 

@@ -19,15 +19,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from edge_msa.data.batch import MSAData
 from edge_msa.errors import UserError
 from edge_msa.models.base import MSAModel
+from edge_msa.models.text_encoder import TextEncoder
 from edge_msa.train.evaluate import evaluate, trim_padding
 from edge_msa.train.metrics import msa_metrics
 from edge_msa.train.run import save_run
 
 LOWER_IS_BETTER = {"mae"}  # every other metric of msa_metrics (corr, acc*, f1*) is higher-better
 
-# (inputs, labels, numpy Generator) -> inputs: e.g. random missing modalities/frames per batch
-Inputs = tuple[torch.Tensor, ...]
-MissingHook = Callable[[Inputs, torch.Tensor, np.random.Generator], Inputs]
+# inputs, generator= -> inputs: a training-time corruption of each batch, such as
+# `edge_msa.data.missing.random_missing` (random token/frame missing rates)
+MissingHook = Callable[..., tuple[torch.Tensor, ...]]
 
 
 def seed_everything(seed: int) -> None:
@@ -49,12 +50,22 @@ def warmup_cosine(total_steps: int, warmup_frac: float) -> Callable[[int], float
     return factor
 
 
-def _optimizer(model: MSAModel, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    # no weight decay on biases and LayerNorm gains (1-D parameters), as in BERT fine-tuning
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
-              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr)
+def _optimizer(model: MSAModel, lr: float, weight_decay: float, text_lr: float | None) -> torch.optim.AdamW:
+    """AdamW with 4 groups: text encoder or rest x decayed or not.
+
+    Pretrained MiniLM/BERT-style encoders (`TextEncoder` modules) learn at `text_lr` and the rest
+    at `lr`, as the field does (MMSA: 5e-5 for BERT, 1e-3 for the fusion network). Biases and
+    LayerNorm gains (1-D parameters) get no weight decay, as in BERT fine-tuning.
+    """
+    text_ids = {id(p) for m in model.modules() if isinstance(m, TextEncoder) for p in m.parameters()}
+    groups = []
+    for is_text in (True, False):
+        params = [p for p in model.parameters() if p.requires_grad and (id(p) in text_ids) == is_text]
+        group_lr = text_lr if is_text and text_lr is not None else lr
+        groups += [{"params": [p for p in params if p.ndim >= 2], "lr": group_lr,
+                    "weight_decay": weight_decay},
+                   {"params": [p for p in params if p.ndim < 2], "lr": group_lr, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
 
 
 def _is_better(value: float, best: float | None, select: str) -> bool:
@@ -66,13 +77,18 @@ def _is_better(value: float, best: float | None, select: str) -> bool:
 
 
 def train(model: MSAModel, data: dict[str, MSAData], out_dir: str | Path, *, epochs: int = 10,
-          batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 0.01, warmup_frac: float = 0.1,
-          seed: int = 0, patience: int | None = None, missing: MissingHook | None = None,
-          scale: str | None = None, select: str = "mae", grad_clip: float = 1.0,
-          data_info: dict | None = None, progress: bool = True) -> dict:
+          batch_size: int = 32, lr: float = 1e-3, text_lr: float | None = None,
+          weight_decay: float = 0.01, warmup_frac: float = 0.1, seed: int = 0,
+          patience: int | None = None, missing: MissingHook | None = None, scale: str | None = None,
+          select: str = "mae", grad_clip: float = 1.0, data_info: dict | None = None,
+          progress: bool = True) -> dict:
     """Train `model` on data["train"], select on data["valid"], write the run folder `out_dir`.
 
-    Returns {"run_dir", "best_epoch", "epochs_run", "valid", "test" (or None), "history"}.
+    text_lr: learning rate of pretrained text encoders (None: `lr`); select: the validation
+    metric that picks the checkpoint ("mae" lowest, any other `msa_metrics` key highest);
+    patience: stop after that many epochs without a better one; missing: a per-batch corruption
+    called as `missing(inputs, generator=torch.Generator)`.
+    Returns {"run_dir", "best_epoch", "epochs_run", "valid", "test" (or None), "selected", "history"}.
     """
     for split in ("train", "valid"):
         if split not in data or len(data[split]) == 0:
@@ -84,13 +100,18 @@ def train(model: MSAModel, data: dict[str, MSAData], out_dir: str | Path, *, epo
     known = msa_metrics(valid_set.labels, valid_set.labels, scale)
     if select not in known:
         raise UserError(f"cannot select checkpoints by {select!r}; metrics: {', '.join(known)}")
+    hyper = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "text_lr": text_lr,
+             "weight_decay": weight_decay, "warmup_frac": warmup_frac, "grad_clip": grad_clip,
+             "patience": patience, "select": select, "seed": seed,
+             "missing": getattr(missing, "__name__", repr(missing)) if missing else None}
     seed_everything(seed)
-    rng = np.random.default_rng(seed)  # for the missing hook
+    generator = torch.Generator().manual_seed(seed)  # the missing hook's own stream
+    eval_batch = max(64, batch_size)
 
     steps_per_epoch = math.ceil(len(train_set) / batch_size)
-    optimizer = _optimizer(model, lr, weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(epochs * steps_per_epoch,
-                                                                          warmup_frac))
+    optimizer = _optimizer(model, lr, weight_decay, text_lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(epochs * steps_per_epoch, warmup_frac))
     best_value, best_state, best_epoch, history = None, None, 0, []
     status = "valid -"
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -102,7 +123,7 @@ def train(model: MSAModel, data: dict[str, MSAData], out_dir: str | Path, *, epo
             losses = []
             for inputs, labels in train_set.batches(batch_size, shuffle=True, seed=seed * 1000 + epoch):
                 if missing is not None:
-                    inputs = missing(inputs, labels, rng)
+                    inputs = missing(inputs, generator=generator)
                 loss, logs = model.training_loss(trim_padding(inputs), labels)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -112,7 +133,7 @@ def train(model: MSAModel, data: dict[str, MSAData], out_dir: str | Path, *, epo
                 losses.append(logs.get("loss", float(loss.detach())))
                 bar.update(task, advance=1, description=f"epoch {epoch}/{epochs}",
                            status=f"loss {np.mean(losses[-50:]):.3f} | {status}")
-            valid = evaluate(model, valid_set, scale, batch_size=max(64, batch_size))
+            valid = evaluate(model, valid_set, scale, batch_size=eval_batch)
             history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "valid": valid})
             status = f"valid {select} {valid[select]:.3f} (epoch {epoch})"
             if _is_better(valid[select], best_value, select):
@@ -124,13 +145,9 @@ def train(model: MSAModel, data: dict[str, MSAData], out_dir: str | Path, *, epo
     model.load_state_dict(best_state)
     metrics = {"valid": history[best_epoch - 1]["valid"], "test": None,
                "selected": {"epoch": best_epoch, "by": select}, "history": history}
-    if "test" in data and len(data["test"]) > 0:
-        metrics["test"] = evaluate(model, data["test"], scale, batch_size=max(64, batch_size))
-    hyper = {"epochs": epochs, "epochs_run": len(history), "batch_size": batch_size, "lr": lr,
-             "weight_decay": weight_decay, "warmup_frac": warmup_frac, "grad_clip": grad_clip,
-             "patience": patience, "select": select, "seed": seed,
-             "missing": getattr(missing, "__name__", repr(missing)) if missing else None}
-    sizes = {split: len(d) for split, d in data.items()}
-    save_run(out_dir, model, {"scale": scale, "train": hyper, "data": {**(data_info or {}), "sizes": sizes}},
-             metrics)
+    if "test" in data and len(data["test"]) > 0:  # once, on the selected checkpoint
+        metrics["test"] = evaluate(model, data["test"], scale, batch_size=eval_batch)
+    data_info = {**(data_info or {}), "sizes": {split: len(d) for split, d in data.items()}}
+    save_run(out_dir, model, {"scale": scale, "train": {**hyper, "epochs_run": len(history)},
+                              "data": data_info}, metrics)
     return {"run_dir": str(out_dir), "best_epoch": best_epoch, "epochs_run": len(history), **metrics}
