@@ -13,14 +13,15 @@ import math
 import torch
 from torch import nn
 
+from edge_msa.data.missing import random_missing
 from edge_msa.errors import UserError
 from edge_msa.features.spec import MINILM_VOCAB, ModalitySpec
-from edge_msa.features.text import CLS_ID, PAD_ID, SEP_ID, UNK_ID
+from edge_msa.features.text import PAD_ID
 from edge_msa.models.heads import masked_mean, present
 from edge_msa.models.text_encoder import minilm_encoder
 
 __all__ = ["TOKEN_KIND", "Attention", "ModalityInput", "PrefixEncoder", "TransformerLayer",
-           "key_padding_bias", "masked_mean", "present", "random_missing", "sinusoidal_positions"]
+           "corrupt_for_training", "key_padding_bias", "masked_mean", "present", "sinusoidal_positions"]
 
 TOKEN_KIND = "tokens:minilm-l6"
 NEG = -1e4  # additive bias for masked keys: finite, so an all-masked row stays finite (uniform)
@@ -160,35 +161,28 @@ class ModalityInput(nn.Module):
         return self.drop(h + sinusoidal_positions(h.shape[1], h.shape[2], h))
 
 
-def random_missing(inputs: tuple[torch.Tensor, ...], text_is_tokens: bool, p_complete: float = 0.5,
-                   whole_drop: float = 0.0) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
-    """LNLN's training-time corruption, per sample and modality (training only, never exported).
+def corrupt_for_training(inputs: tuple[torch.Tensor, ...], max_rate: float = 1.0, complete_frac: float = 0.5,
+                         whole_drop: float = 0.0) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """LNLN's training corruption (`edge_msa.data.missing.random_missing`: per sample a rate
+    r ~ U(0, max_rate), r = 0 for a `complete_frac` share; tokens -> [UNK], frames -> 0, masks
+    kept) plus, with probability `whole_drop` per sample and modality, the loss of a whole
+    modality (mask 0, content 0/[PAD]; at least one modality is kept). Training only.
 
-    A rate r ~ U(0, 1) (r = 0 for a `p_complete` share of samples) drops each present
-    token/frame with probability r: text tokens become [UNK] ([CLS]/[SEP] kept), frames become
-    0, masks stay (as in the evaluation protocol). With probability `whole_drop` a whole
-    modality is removed (mask 0, content zero/[PAD]); at least one modality is always kept.
-    Returns the corrupted inputs and the kept fraction of each modality [B, 3] (0 when absent),
-    the target of a completeness estimator.
+    Returns the corrupted inputs and the share of each sample's present text left intact [B]
+    (0 when the text is absent or dropped whole): the target of a completeness estimator.
     """
-    text, text_mask, audio, audio_mask, vision, vision_mask = inputs
-    b, device = text.shape[0], text.device
-    whole = torch.rand(b, 3, device=device) < whole_drop
-    whole = whole & ~whole.all(dim=1, keepdim=True)
-    out, kept = [], []
-    for i, (x, mask) in enumerate(((text, text_mask), (audio, audio_mask), (vision, vision_mask))):
-        rate = torch.rand(b, 1, device=device) * (torch.rand(b, 1, device=device) >= p_complete)
-        drop = (torch.rand(mask.shape, device=device) < rate) & (mask > 0)
-        protected = ((x == CLS_ID) | (x == SEP_ID)) if (i == 0 and text_is_tokens) else torch.zeros_like(drop)
-        drop = drop & ~protected
-        droppable = ((mask > 0) & ~protected).sum(1).clamp(min=1)
-        keep_whole = (~whole[:, i : i + 1]).to(mask.dtype)
-        frac = (1.0 - drop.sum(1) / droppable) * present(mask)[:, 0] * keep_whole[:, 0]
-        if i == 0 and text_is_tokens:
-            x = torch.where(drop, torch.full_like(x, UNK_ID), x)
-            x = torch.where(keep_whole > 0, x, torch.full_like(x, PAD_ID))
+    out = list(random_missing(inputs, max_rate, complete_frac))
+    text, text_mask = inputs[0], inputs[1]
+    same = out[0] == text if text.dim() == 2 else (out[0] == text).all(-1)
+    kept = (same & (text_mask > 0)).sum(1) / text_mask.sum(1).clamp(min=1.0)
+    b = text_mask.shape[0]
+    lost = torch.rand(b, 3, device=text_mask.device) < whole_drop
+    keep = (~(lost & ~lost.all(dim=1, keepdim=True))).to(text_mask.dtype)  # [B, 3]
+    for i in range(3):
+        x, k = out[2 * i], keep[:, i : i + 1]
+        if x.dim() == 2:  # token ids: an absent text is [PAD]
+            out[2 * i] = torch.where(k > 0, x, torch.full_like(x, PAD_ID))
         else:
-            x = x * (~drop).unsqueeze(-1).to(x.dtype) * keep_whole.unsqueeze(-1)
-        out += [x, mask * keep_whole]
-        kept.append(frac)
-    return tuple(out), torch.stack(kept, dim=1)
+            out[2 * i] = x * k.unsqueeze(-1)
+        out[2 * i + 1] = out[2 * i + 1] * k
+    return tuple(out), kept * keep[:, 0]
