@@ -1,0 +1,132 @@
+"""The pipeline config (`runtime/*.yaml`): sensors, perception, windows, health, backend, sinks.
+
+Loaded into typed models; an unknown key, a wrong type or a bad value is a one-line UserError
+naming the field. CLI options override single fields (`with_overrides`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edge_msa.errors import UserError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CameraConfig(_Strict):
+    device: int | str = Field(0, description="index, /dev/videoN, or a GStreamer pipeline ending in appsink")
+    width: int = Field(640, ge=0, description="requested size; 0 keeps the camera's own")
+    height: int = Field(480, ge=0)
+    fps: float = Field(30, ge=0)
+
+
+class MicConfig(_Strict):
+    device: int | str | None = None  # None: the system default input
+    block_s: float = Field(0.032, gt=0, le=0.5)
+
+
+class VadConfig(_Strict):
+    threshold: float = Field(0.5, gt=0, lt=1)
+    min_speech_s: float = Field(0.25, ge=0)
+    min_silence_s: float = Field(0.3, ge=0)
+    speech_pad_s: float = Field(0.03, ge=0)
+    max_utterance_s: float = Field(6.0, gt=0, description="longer speech is cut (at most one model window)")
+
+
+class AsrConfig(_Strict):
+    engine: Literal["pocketsphinx", "none"] = "pocketsphinx"
+
+
+class FaceConfig(_Strict):
+    enabled: bool = True
+    threads: int = Field(1, ge=1)
+
+
+class SchedulerConfig(_Strict):
+    interval_s: float = Field(0.0, ge=0, description="also fuse the last window every N s (0: off)")
+    fallback_interval_s: float = Field(3.0, gt=0, description="vision-only events while audio is unusable")
+    vision_wait_s: float = Field(1.0, ge=0, description="longest wait for late video at utterance end")
+    evidence: bool = True
+
+
+class HealthConfig(_Strict):
+    audio_timeout_s: float = Field(2.0, gt=0)
+    video_timeout_s: float = Field(2.0, gt=0)
+    backoff_initial_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(10.0, gt=0)
+
+
+class QueueConfig(_Strict):
+    audio: int = Field(256, ge=1, description="audio chunks between source and perception")
+    video: int = Field(8, ge=1, description="frames between source and perception")
+    events: int = Field(16, ge=1, description="windows waiting for fusion")
+
+
+class HttpConfig(_Strict):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=0, le=65535)
+    keep: int = Field(100, ge=1)
+
+
+class SinkConfig(_Strict):
+    console: Literal["auto", "live", "lines", "off"] = "auto"
+    jsonl: Path | None = None
+    overlay: Path | None = None
+    http: HttpConfig = HttpConfig()
+
+
+class RuntimeConfig(_Strict):
+    camera: CameraConfig = CameraConfig()
+    mic: MicConfig = MicConfig()
+    vad: VadConfig = VadConfig()
+    asr: AsrConfig = AsrConfig()
+    face: FaceConfig = FaceConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    health: HealthConfig = HealthConfig()
+    queues: QueueConfig = QueueConfig()
+    backend: str | None = None  # None: the bundle's own default
+    backend_threads: int = Field(1, ge=1, description="threads of the model runtime")
+    sinks: SinkConfig = SinkConfig()
+
+    def with_overrides(self, **fields) -> RuntimeConfig:
+        """A copy with dotted fields replaced (`sinks.jsonl=...`); None values are skipped."""
+        data = self.model_dump()
+        for dotted, value in fields.items():
+            if value is None:
+                continue
+            *path, leaf = dotted.split(".")
+            target = data
+            for key in path:
+                target = target[key]
+            target[leaf] = value
+        return _validate(data, "options")
+
+
+def _validate(data: object, where: str) -> RuntimeConfig:
+    try:
+        return RuntimeConfig.model_validate(data or {})
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise UserError(f"{where}: {field}: {err['msg']}") from None
+
+
+def load_config(path: str | Path | None = None) -> RuntimeConfig:
+    """A pipeline config from YAML (None: the defaults, same as runtime/default.yaml)."""
+    if path is None:
+        return RuntimeConfig()
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no such pipeline config: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise UserError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    return _validate(data, str(path))

@@ -1,0 +1,1 @@
+"""Where events go: console, JSON lines, annotated video, local HTTP endpoint."""

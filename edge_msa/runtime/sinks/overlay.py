@@ -1,0 +1,160 @@
+"""Annotated video: each frame with the latest event's label, score gauge, per-modality badges
+(what text, voice and face alone say; grey when masked) and the transcript. H.264 MP4 via PyAV.
+
+A frame at time t shows the newest event that ended at or before t, as a live viewer would have
+seen it. When a file runs as fast as possible, frames wait (`ready_until`) until the pipeline
+has decided every event ending before them, so the video is the same in fast and paced mode.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from edge_msa.errors import UserError
+from edge_msa.features.spec import MODALITIES
+from edge_msa.runtime.events import DISPLAY_NAMES, SentimentEvent
+from edge_msa.runtime.sources.base import TIMEOUT, ItemQueue, VideoFrame
+
+LABEL_BGR = {"positive": (80, 200, 80), "neutral": (60, 200, 230), "negative": (70, 70, 230)}
+GREY, WHITE, BLACK = (128, 128, 128), (255, 255, 255), (0, 0, 0)
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float, color, thick: int = 1) -> None:
+    cv2.putText(img, text, org, FONT, scale, BLACK, thick + 2, cv2.LINE_AA)  # outline: readable anywhere
+    cv2.putText(img, text, org, FONT, scale, color, thick, cv2.LINE_AA)
+
+
+def draw_overlay(image: np.ndarray, event: SentimentEvent | None, scale_max: float = 3.0) -> np.ndarray:
+    """A copy of a BGR frame with the event drawn on it."""
+    img = image.copy()
+    h, w = img.shape[:2]
+    s = max(0.35, w / 1280)  # text scale follows the frame size
+    pad = int(10 * s / 0.5)
+    if event is None:
+        _text(img, "waiting for speech...", (pad, pad + int(20 * s)), s, WHITE)
+        return img
+    color = LABEL_BGR.get(event.label, WHITE)
+    _text(img, f"{event.label} {event.score:+.2f}", (pad, pad + int(30 * s)), 1.4 * s, color, 2)
+    # gauge: -scale_max .. +scale_max, centre line, marker at the fused score
+    x0, x1, y0, y1 = pad, min(w - pad, pad + int(500 * s)), pad + int(45 * s), pad + int(65 * s)
+    cv2.rectangle(img, (x0, y0), (x1, y1), GREY, 1)
+    mid = (x0 + x1) // 2
+    frac = (min(max(event.score, -scale_max), scale_max) + scale_max) / (2 * scale_max)
+    xs = int(x0 + frac * (x1 - x0))
+    cv2.rectangle(img, (min(mid, xs), y0 + 2), (max(mid, xs), y1 - 2), color, -1)
+    cv2.line(img, (mid, y0), (mid, y1), WHITE, 1)
+    # badges: one per modality, filled when the fused score used it, with its own score
+    bx = pad
+    by0, by1 = y1 + int(12 * s), y1 + int(52 * s)
+    for m in MODALITIES:
+        ev = event.evidence.get(m)
+        used = event.modalities.get(m, False)
+        said = f" {ev.score:+.1f}" if ev and ev.present and ev.score is not None else " --"
+        label = DISPLAY_NAMES[m] + said
+        (tw, _), _ = cv2.getTextSize(label, FONT, 0.9 * s, 1)
+        bw = tw + 2 * pad
+        cv2.rectangle(img, (bx, by0), (bx + bw, by1), (90, 150, 60) if used else GREY, -1 if used else 1)
+        _text(img, label, (bx + pad, by1 - int(12 * s)), 0.9 * s, WHITE)
+        bx += bw + pad
+    if event.transcript:
+        words, lines, line = event.transcript.split(), [], ""
+        max_chars = max(10, int(w / (20 * s)))
+        for word in words:
+            if len(line) + len(word) + 1 > max_chars:
+                lines.append(line)
+                line = ""
+            line = f"{line} {word}".strip()
+        lines.append(line)
+        for i, text in enumerate(lines[-2:][::-1]):  # the last two lines, bottom up
+            _text(img, text, (pad, h - pad - i * int(36 * s)), 0.9 * s, WHITE)
+    return img
+
+
+class OverlaySink:
+    """Frames in (`frame`), events in (`emit`); a writer thread draws and encodes."""
+
+    def __init__(self, path: str | Path, fps: float = 30.0, scale_max: float = 3.0,
+                 drop_oldest: bool = True, ready_until: Callable[[], float] | None = None,
+                 queue_size: int = 32) -> None:
+        self.path = Path(path)
+        if self.path.suffix.lower() not in (".mp4", ".mkv", ".mov"):
+            raise UserError(f"overlay video must be .mp4, .mkv or .mov, got {self.path.name}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fps, self.scale_max = max(1.0, fps), scale_max
+        self._ready_until = ready_until or (lambda: math.inf)
+        self._queue = ItemQueue(queue_size, drop_oldest=drop_oldest)
+        self._events: list[SentimentEvent] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._container = self._stream = None
+        self._last_pts = -1
+        self._t0: float | None = None
+        self.frames_written = 0
+        self._thread = threading.Thread(target=self._write_loop, name="overlay-sink", daemon=True)
+        self._thread.start()
+
+    def emit(self, event: SentimentEvent) -> None:
+        with self._lock:
+            self._events.append(event)
+
+    def frame(self, frame: VideoFrame) -> None:
+        self._queue.put(frame, self._stop)
+
+    def _event_at(self, t: float) -> SentimentEvent | None:
+        with self._lock:
+            done = [e for e in self._events if e.end <= t]
+            if not done:
+                return None
+            latest = max(done, key=lambda e: e.end)
+            self._events = [e for e in self._events if e.end >= latest.end]  # older ones never show again
+            return latest
+
+    def _open(self, h: int, w: int) -> None:
+        self._container = av.open(str(self.path), mode="w")
+        self._stream = self._container.add_stream("libx264", rate=round(self.fps))
+        self._stream.width, self._stream.height = w - w % 2, h - h % 2  # yuv420p needs even sizes
+        self._stream.pix_fmt = "yuv420p"
+
+    def _write(self, frame: VideoFrame) -> None:
+        if self._container is None:
+            self._open(*frame.image.shape[:2])
+            self._t0 = frame.t
+        pts = round((frame.t - self._t0) * round(self.fps))
+        if pts <= self._last_pts:  # two frames on one tick (live jitter): keep the first
+            return
+        img = draw_overlay(frame.image, self._event_at(frame.t), self.scale_max)
+        img = np.ascontiguousarray(img[: self._stream.height, : self._stream.width])
+        out = av.VideoFrame.from_ndarray(img, format="bgr24")
+        out.pts, self._last_pts = pts, pts
+        for packet in self._stream.encode(out):
+            self._container.mux(packet)
+        self.frames_written += 1
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._queue.get(0.1)
+            if item is None:
+                break
+            if item is TIMEOUT:
+                continue
+            while item.t > self._ready_until() and not self._stop.is_set():
+                self._stop.wait(0.01)
+            self._write(item)
+
+    def close(self) -> None:
+        """Write what is queued (everything is decided now), finish the file."""
+        self._ready_until = lambda: math.inf
+        self._queue.close()
+        self._thread.join()
+        if self._container is not None:
+            for packet in self._stream.encode(None):
+                self._container.mux(packet)
+            self._container.close()

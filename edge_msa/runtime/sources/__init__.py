@@ -1,0 +1,1 @@
+"""Sensors of the live pipeline: microphone, camera, media files (one thread each)."""
