@@ -1,0 +1,183 @@
+"""`edge-msa distill-teacher` and `edge-msa distill`: MMSLF's teacher with context prompts, then a
+prompt-free student distilled from it (both write normal run folders).
+
+    edge-msa distill-teacher --model mmslf_teacher-base --dataset vader --dataset meld --out runs/teacher
+    edge-msa distill --teacher runs/teacher --student mmslf_student-tiny --out runs/student
+
+Prompts (`--prompts`): `describe` (built-in describer of the sample's own audio/vision features),
+`none`, or a JSON-lines file of {"id": ..., "prompt": ...} written by any LLM. Several datasets
+are concatenated; the checkpoint is selected on their concatenated validation splits and the
+validation metrics are also printed per dataset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from edge_msa.data.batch import MSAData
+from edge_msa.errors import UserError
+from edge_msa.features.spec import FeatureSpec
+
+DATASET_HELP = "Dataset reader (repeat to combine): vader, vader-movie, vader-amazon, meld, synthetic, ..."
+DATA_HELP = "Folder of the corpora (default ../shared/data)."
+PROMPTS_HELP = "Teacher prompts: 'describe' (from the audio/vision features), 'none', or a .jsonl file."
+
+
+Splits = dict[str, MSAData]
+
+
+def load_corpora(names: list[str], path: Path | None, spec: FeatureSpec, split_seed: int = 0,
+                 max_train: int | None = None, seed: int = 0) -> tuple[Splits, Splits]:
+    """Concatenated train/valid splits of several datasets, plus each dataset's own valid split."""
+    from edge_msa.data.datasets import load_dataset
+
+    if not names:
+        raise UserError("name at least one --dataset")
+    if path is not None and not path.exists():
+        raise UserError(f"no such data folder: {path}")
+    loaded = {n: load_dataset(n, path, spec, seed=split_seed) for n in names}
+    splits = {s: MSAData.concat([d[s] for d in loaded.values()]) for s in ("train", "valid")}
+    if max_train is not None:
+        if max_train < 1:
+            raise UserError("--max-train must be at least 1")
+        if max_train < len(splits["train"]):
+            keep = np.sort(np.random.default_rng(seed).choice(len(splits["train"]), max_train, replace=False))
+            splits["train"] = splits["train"].subset(keep)
+    return splits, {n: d["valid"] for n, d in loaded.items()}
+
+
+def _check_out(out: Path, force: bool) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        raise UserError(f"{out} exists and is not empty; pass --force to write into it")
+
+
+def _print(rows: dict[str, dict[str, float]], title: str) -> None:
+    from edge_msa.train.sweep import print_metrics
+
+    print_metrics(rows, "model / split", title)
+
+
+def distill_teacher(
+    out: Annotated[Path, typer.Option("--out", help="Run folder to write.")],
+    dataset: Annotated[list[str], typer.Option("--dataset", help=DATASET_HELP)],
+    model: Annotated[str, typer.Option("--model", help="Teacher preset.")] = "mmslf_teacher-base",
+    data: Annotated[Path | None, typer.Option("--data", help=DATA_HELP)] = None,
+    prompts: Annotated[str, typer.Option("--prompts", help=PROMPTS_HELP)] = "describe",
+    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 2,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Samples per step.")] = 64,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate of the fusion network.")] = 1e-3,
+    text_lr: Annotated[float, typer.Option("--text-lr", help="Peak learning rate of MiniLM's trainable "
+                                                             "top layers.")] = 1e-4,
+    max_train: Annotated[int | None, typer.Option("--max-train", help="Train on a random subset of N "
+                                                                      "samples.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of initialisation and shuffling.")] = 0,
+    split_seed: Annotated[int, typer.Option("--split-seed", help="Seed of the corpora's own splits.")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Write into OUT even if it is not empty.")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the metrics as JSON.")] = None,
+) -> None:
+    """Train an MMSLF teacher that reads context prompts (writes a run folder)."""
+    import json
+
+    import torch
+
+    from edge_msa.features.spec import LIVE
+    from edge_msa.models.registry import create_model
+    from edge_msa.train.evaluate import evaluate
+    from edge_msa.train.prompts import attach_prompts, load_provider
+    from edge_msa.train.trainer import train
+
+    _check_out(out, force)
+    torch.manual_seed(seed)
+    net = create_model(model, LIVE)
+    if not hasattr(net, "encode_prompt"):
+        raise UserError(f"{model} is not a prompt-reading teacher (use an mmslf_teacher preset)")
+    provider = load_provider(prompts, net.spec)
+    splits, valids = load_corpora(dataset, data, net.spec, split_seed, max_train, seed)
+    splits = {s: attach_prompts(d, provider) for s, d in splits.items()}
+    info = {"datasets": dataset, "path": str(data) if data else None, "prompts": prompts,
+            "split_seed": split_seed, "max_train": max_train}
+    result = train(net, splits, out, epochs=epochs, batch_size=batch_size, lr=lr, text_lr=text_lr,
+                   seed=seed, data_info=info)
+    by_dataset = {f"teacher / {n}": evaluate(net, attach_prompts(v, provider)) for n, v in valids.items()}
+    _print({"teacher / all": result["valid"], **by_dataset},
+           f"{model}: validation (epoch {result['best_epoch']})")
+    print(f"wrote {out}")
+    if json_out is not None:
+        json_out.write_text(json.dumps({**result, "valid_by_dataset": by_dataset}, indent=2))
+
+
+def distill(
+    teacher: Annotated[Path, typer.Option("--teacher", help="Run folder of a trained MMSLF teacher.")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder of the student to write.")],
+    student: Annotated[str, typer.Option("--student", help="Student preset.")] = "mmslf_student-tiny",
+    dataset: Annotated[list[str] | None, typer.Option("--dataset", help=DATASET_HELP + " Default: the "
+                                                      "teacher's datasets.")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help=DATA_HELP)] = None,
+    prompts: Annotated[str | None, typer.Option("--prompts", help=PROMPTS_HELP + " Default: the "
+                                                "teacher's.")] = None,
+    epochs: Annotated[int, typer.Option("--epochs", help="Distillation epochs.")] = 3,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Samples per step.")] = 64,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate of the fusion network.")] = 1e-3,
+    text_lr: Annotated[float, typer.Option("--text-lr", help="Peak learning rate of the student's text "
+                                                             "encoder (cut from MiniLM).")] = 1e-4,
+    weights: Annotated[str, typer.Option("--weights", help="Loss weights, e.g. 'prediction=1,attention=60,"
+                                         "fused=8,hidden=1,text_attention=60,task=1'.")] = "",
+    max_train: Annotated[int | None, typer.Option("--max-train", help="Distil on a random subset of N "
+                                                                      "samples.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of initialisation and shuffling.")] = 0,
+    split_seed: Annotated[int | None, typer.Option("--split-seed", help="Seed of the corpora's own splits "
+                                                   "(default: the teacher's).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Write into OUT even if it is not empty.")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the metrics as JSON.")] = None,
+) -> None:
+    """Distil an MMSLF teacher into a prompt-free student (writes the student's run folder)."""
+    import json
+
+    import torch
+
+    from edge_msa.models.registry import create_model
+    from edge_msa.train.distill import DistillWeights
+    from edge_msa.train.distill import distill as run_distill
+    from edge_msa.train.evaluate import evaluate
+    from edge_msa.train.prompts import attach_prompts, load_provider
+    from edge_msa.train.run import load_run
+
+    _check_out(out, force)
+    loss_weights = DistillWeights.parse(weights)
+    teacher_net, teacher_cfg = load_run(teacher)
+    if not hasattr(teacher_net, "encode_prompt"):
+        raise UserError(f"{teacher} is not an MMSLF teacher run (model {teacher_cfg['model']!r})")
+    known = teacher_cfg.get("data", {})
+    dataset = dataset or known.get("datasets")
+    if not dataset:
+        raise UserError("the teacher run records no datasets: name them with --dataset")
+    prompts = prompts or known.get("prompts", "describe")
+    split_seed = known.get("split_seed", 0) if split_seed is None else split_seed
+    torch.manual_seed(seed)
+    net = create_model(student, teacher_net.spec)
+    provider = load_provider(prompts, net.spec)
+    splits, valids = load_corpora(dataset, data, net.spec, split_seed, max_train, seed)
+    splits = {s: attach_prompts(d, provider) for s, d in splits.items()}
+    extra = {"teacher": str(teacher), "student": student, "datasets": dataset, "prompts": prompts,
+             "split_seed": split_seed, "max_train": max_train}
+    result = run_distill(teacher_net, net, splits["train"], splits["valid"], out, epochs=epochs,
+                         batch_size=batch_size, lr=lr, text_lr=text_lr, seed=seed, weights=loss_weights,
+                         extra_config=extra)
+    rows = {"teacher / all": result["teacher_valid"], "student / all": result["valid"]}
+    for n, v in valids.items():
+        rows[f"teacher / {n}"] = evaluate(teacher_net, attach_prompts(v, provider))
+        rows[f"student / {n}"] = evaluate(net, v)
+    _print(rows, f"{student} from {teacher}: validation (epoch {result['best_epoch']}, "
+                 f"mean |student - teacher| {result['gap_valid']:.3f})")
+    print(f"wrote {out}")
+    if json_out is not None:
+        json_out.write_text(json.dumps({**result, "valid_rows": rows}, indent=2))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("distill-teacher")(distill_teacher)
+    app.command("distill")(distill)

@@ -1,0 +1,253 @@
+"""MMSLF distillation: a prompt-free student learns to match a teacher that read context prompts.
+
+Loss per batch (weights in `DistillWeights`; the MMSLF paper's example is 1.0 / 60 / 8):
+    task            L1 to the labels + Laplace NLL of the uncertainty branch (`score_error_loss`)
+    prediction      L1 between student and teacher scores
+    attention       L1 between the fusion tokens' attention maps (head-averaged, same key layout)
+    fused           L1 between the fused tokens, the student's mapped to the teacher's width by a
+                    Linear that lives only here (it is not part of the shipped student)
+    hidden          MSE between text-encoder hidden states: student layer j <-> teacher layer
+                    round((j + 1) * L_t / L_s) - 1 (both 384-d: the student is cut from MiniLM)
+    text_attention  L1 between the last mapped text layers' attention maps (12 heads each)
+The teacher is fixed, so its outputs are computed once, on length-bucketed batches (sorted by
+text length: little padding), and reused every epoch; the batch order is shuffled per epoch.
+Optimizer, schedule and checkpoint selection are the trainer's (`edge_msa.train.trainer`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import nn
+
+from edge_msa.data.batch import MSAData
+from edge_msa.errors import UserError
+from edge_msa.models.base import MSAModel
+from edge_msa.models.heads import score_error_loss
+from edge_msa.train.evaluate import evaluate, predict, trim_padding
+from edge_msa.train.prompts import PromptedData
+from edge_msa.train.run import save_run
+from edge_msa.train.trainer import _is_better, _optimizer, seed_everything, warmup_cosine
+
+Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor, dict[str, torch.Tensor]]
+
+
+@dataclass
+class DistillWeights:
+    task: float = 1.0
+    prediction: float = 1.0
+    attention: float = 60.0
+    fused: float = 8.0
+    hidden: float = 1.0
+    text_attention: float = 60.0
+
+    @classmethod
+    def parse(cls, text: str) -> DistillWeights:
+        """'prediction=1,attention=60' -> weights (unnamed terms keep their defaults)."""
+        known = {f.name for f in fields(cls)}
+        values = {}
+        for item in filter(None, (s.strip() for s in text.split(","))):
+            name, _, value = item.partition("=")
+            if name not in known:
+                raise UserError(f"unknown loss weight {name!r}; known: {', '.join(sorted(known))}")
+            try:
+                values[name] = float(value)
+            except ValueError:
+                raise UserError(f"loss weight {item!r} is not name=number") from None
+        return cls(**values)
+
+
+def layer_map(student_layers: int, teacher_layers: int) -> list[int]:
+    """Teacher layer index matched by each student text layer (uniform, last to last)."""
+    return [round((j + 1) * teacher_layers / student_layers) - 1 for j in range(student_layers)]
+
+
+@contextmanager
+def capture_layers(encoder: nn.Module | None) -> Iterator[list[list]]:
+    """Record (hidden, attention probs) of every layer of a `TextEncoder`, per call.
+
+    records[i] holds one entry per forward call of the encoder (the teacher's MiniLM runs on the
+    text first, then on the prompt: entry 0 is the text).
+    """
+    layers = list(encoder.layers) if encoder is not None else []
+    records: list[list] = [[] for _ in layers]
+    handles = [layer.register_forward_hook(lambda _m, _i, out, r=rec: r.append(out))
+               for layer, rec in zip(layers, records, strict=True)]
+    try:
+        yield records
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _text_states(records: list[list], index: list[int]) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+    if not records or not records[0]:
+        return [], None
+    hidden = [records[i][0][0] for i in index]
+    return hidden, records[index[-1]][0][1]
+
+
+def bucketed_batches(data: MSAData, batch_size: int) -> list[np.ndarray]:
+    """Row indices grouped by text length (stable sort), so each batch trims to little padding."""
+    order = np.argsort(data.text_mask.sum(1), kind="stable")
+    return [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def teacher_targets(teacher: MSAModel, inputs: tuple[torch.Tensor, ...],
+                    index: list[int]) -> dict[str, torch.Tensor]:
+    """The fixed teacher's outputs for one (trimmed) batch: what the student is matched to."""
+    with torch.inference_mode(), capture_layers(teacher.text_encoder) as records:
+        out = teacher.forward_features(*inputs)
+    hidden, text_attn = _text_states(records, index)
+    targets = {k: out[k] for k in ("score", "fused", "attention")}
+    # half precision halves the cache; these are regression targets, not weights
+    targets.update({f"hidden{j}": h.half() for j, h in enumerate(hidden)})
+    if text_attn is not None:
+        targets["text_attention"] = text_attn.half()
+    return targets
+
+
+def distill_loss(student: MSAModel, proj: nn.Module, inputs: tuple[torch.Tensor, ...],
+                 labels: torch.Tensor, targets: dict[str, torch.Tensor],
+                 weights: DistillWeights) -> tuple[torch.Tensor, dict[str, float]]:
+    """Weighted sum of the MMSLF terms (module docstring) for one batch."""
+    with capture_layers(student.text_encoder) as records:
+        out = student.forward_features(*inputs[:6])
+    n_layers = len(records)
+    hidden, text_attn = _text_states(records, list(range(n_layers)))
+    task, _ = score_error_loss(out["score"], out["uncertainty"], labels)
+    terms = {
+        "task": task,
+        "prediction": (out["score"] - targets["score"]).abs().mean(),
+        "attention": (out["attention"] - targets["attention"]).abs().mean(),
+        "fused": (proj(out["fused"]) - targets["fused"]).abs().mean(),
+    }
+    mask = inputs[1].unsqueeze(-1) if hidden else None
+    if hidden:
+        mse = [((h - targets[f"hidden{j}"].float()) ** 2 * mask).sum() / (mask.sum() * h.shape[-1])
+               for j, h in enumerate(hidden)]
+        terms["hidden"] = torch.stack(mse).mean()
+        rows = mask.unsqueeze(1)  # [B, 1, T, 1]: padded query rows do not count
+        diff = (text_attn - targets["text_attention"].float()).abs() * rows
+        terms["text_attention"] = diff.sum() / (rows.sum() * text_attn.shape[1] * text_attn.shape[-1])
+    loss = sum(getattr(weights, k) * v for k, v in terms.items())
+    return loss, {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
+
+
+def _fused_widths(student: MSAModel, teacher: MSAModel, probe: tuple[torch.Tensor, ...]) -> tuple[int, int]:
+    """Check on one small batch that student and teacher can be compared; return their fused widths."""
+    if (student.text_encoder is None) != (teacher.text_encoder is None):
+        raise UserError("student and teacher must both read MiniLM tokens or both read text features")
+    s_enc, t_enc = student.text_encoder, teacher.text_encoder
+    if s_enc is not None and len(s_enc.layers) > len(t_enc.layers):
+        raise UserError("the student's text encoder has more layers than the teacher's")
+    with torch.inference_mode():
+        s = student.eval().forward_features(*probe[:6])
+        t = teacher.forward_features(*probe)
+    if s["attention"].shape != t["attention"].shape:
+        raise UserError(f"student and teacher fusion layouts differ (attention {tuple(s['attention'].shape)} "
+                        f"vs {tuple(t['attention'].shape)}): give them the same n_fusion and strides")
+    return s["fused"].shape[-1], t["fused"].shape[-1]
+
+
+def _progress(disable: bool) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), TextColumn("{task.fields[status]}"), disable=disable)
+
+
+def gap(student: MSAModel, teacher: MSAModel, data: PromptedData, batch_size: int = 64) -> float:
+    """Mean |student - teacher| score on `data` (teacher with prompts, student without)."""
+    t = predict(teacher, data, batch_size)
+    s = predict(student, _plain(data), batch_size)
+    return float(np.abs(s - t).mean())
+
+
+def _plain(data: MSAData) -> MSAData:
+    """The six-input view of a PromptedData (what the student and the metrics read)."""
+    base = {f: getattr(data, f) for f in MSAData.__dataclass_fields__}
+    return MSAData(**base)
+
+
+def distill(teacher: MSAModel, student: MSAModel, train: PromptedData, valid: PromptedData,
+            out_dir: str | Path, *, epochs: int = 3, batch_size: int = 64, lr: float = 1e-3,
+            text_lr: float | None = 1e-4,
+            weight_decay: float = 0.01, warmup_frac: float = 0.1, seed: int = 0,
+            weights: DistillWeights | None = None, select: str = "mae", grad_clip: float = 1.0,
+            scale: str | None = None, extra_config: dict | None = None, progress: bool = True) -> dict:
+    """Distil `teacher` into `student` on `train`, select on `valid`, write the student's run folder.
+
+    text_lr: learning rate of the student's MiniLM-cut text encoder (None: `lr`).
+    Returns {"run_dir", "best_epoch", "valid" (student), "teacher_valid", "gap_valid", "history"}.
+    """
+    if len(train) == 0 or len(valid) == 0:
+        raise UserError("distillation needs non-empty train and valid data")
+    if epochs < 1 or batch_size < 1:
+        raise UserError("epochs and batch size must be at least 1")
+    weights = weights or DistillWeights()
+    scale = scale or train.scale
+    seed_everything(seed)
+    teacher.eval()
+    probe = trim_padding(train.inputs(slice(0, 2)))
+    width_s, width_t = _fused_widths(student, teacher, probe)
+    t_layers = len(teacher.text_encoder.layers) if teacher.text_encoder is not None else 0
+    s_layers = len(student.text_encoder.layers) if student.text_encoder is not None else 0
+    index = layer_map(s_layers, t_layers) if s_layers else []
+    proj = nn.Linear(width_s, width_t)
+    params = nn.ModuleDict({"student": student, "proj": proj})
+    optimizer = _optimizer(params, lr, weight_decay, text_lr)
+    batches = bucketed_batches(train, batch_size)
+    total = epochs * len(batches)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, warmup_frac))
+    rng = np.random.default_rng(seed)
+    plain_valid = _plain(valid)
+    teacher_valid = evaluate(teacher, valid, scale)
+    best_value, best_state, best_epoch, history, status = None, None, 0, [], "valid -"
+    with _progress(not progress) as bar:
+        task = bar.add_task("teacher outputs", total=len(batches), status="computed once")
+        cache: list[Batch] = []
+        for idx in batches:
+            inputs = trim_padding(train.inputs(idx))
+            labels = torch.from_numpy(train.labels[idx])
+            cache.append((inputs, labels, teacher_targets(teacher, inputs, index)))
+            bar.update(task, advance=1)
+        task = bar.add_task("distil", total=total, status=status)
+        for epoch in range(1, epochs + 1):
+            params.train()
+            logs = []
+            for b in rng.permutation(len(cache)):
+                inputs, labels, targets = cache[b]
+                loss, log = distill_loss(student, proj, inputs, labels, targets, weights)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(params.parameters(), grad_clip)
+                optimizer.step()
+                schedule.step()
+                logs.append(log)
+                bar.update(task, advance=1, description=f"epoch {epoch}/{epochs}",
+                           status=f"loss {np.mean([g['loss'] for g in logs[-50:]]):.3f} | {status}")
+            metrics = evaluate(student, plain_valid, scale)
+            train_terms = {k: float(np.mean([g[k] for g in logs])) for k in logs[0]}
+            history.append({"epoch": epoch, "train": train_terms, "valid": metrics,
+                            "gap_valid": gap(student, teacher, valid)})
+            status = f"valid {select} {metrics[select]:.3f} (epoch {epoch})"
+            if _is_better(metrics[select], best_value, select):
+                best_value, best_epoch = metrics[select], epoch
+                best_state = {k: v.detach().clone() for k, v in student.state_dict().items()}
+    student.load_state_dict(best_state)
+    student.eval()
+    result = {"valid": history[best_epoch - 1]["valid"], "teacher_valid": teacher_valid,
+              "gap_valid": history[best_epoch - 1]["gap_valid"], "test": None,
+              "selected": {"epoch": best_epoch, "by": select}, "history": history}
+    hyper = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "text_lr": text_lr,
+             "weight_decay": weight_decay, "warmup_frac": warmup_frac, "grad_clip": grad_clip,
+             "select": select, "seed": seed,
+             "weights": asdict(weights), "layer_map": index}
+    save_run(out_dir, student, {"scale": scale, "distill": {**hyper, **(extra_config or {})},
+                                "data": {"sizes": {"train": len(train), "valid": len(valid)}}}, result)
+    return {"run_dir": str(out_dir), "best_epoch": best_epoch, **result}
