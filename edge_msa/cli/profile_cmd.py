@@ -1,0 +1,103 @@
+"""`edge-msa profile BUNDLE ...` and `edge-msa profile compare A.json B.json ...`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from typer.core import TyperGroup
+
+from edge_msa.errors import UserError
+
+
+class _BundleFirstGroup(TyperGroup):
+    """`profile BUNDLE` runs the default command; `profile compare ...` the sub-command."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["bundle", *args]
+        return super().parse_args(ctx, args)
+
+
+profile_app = typer.Typer(cls=_BundleFirstGroup, no_args_is_help=True,
+                          help="Measure latency of a bundle per backend; compare devices.")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+@profile_app.command("bundle", help="Profile BUNDLE (the default: `edge-msa profile BUNDLE`).")
+def profile_bundle_cmd(
+    bundle: Path = typer.Argument(..., help="Bundle folder (has manifest.json)."),
+    backend: list[str] = typer.Option(None, "--backend", "-b",
+                                      help="Backend(s) to measure; default: every backend the bundle names."),
+    threads: int = typer.Option(2, help="CPU threads for torch / onnxruntime / ExecuTorch."),
+    runs: int = typer.Option(100, help="Timed runs after warm-up (statistics are over these)."),
+    warmup: int = typer.Option(10, help="Untimed calls first (the first one is reported apart)."),
+    devices: Path = typer.Option(None, help="Device profile folder (default: ./devices)."),
+    operators: bool = typer.Option(False, help="ExecuTorch bundles: per-operator breakdown via ETDump."),
+    stages: Path = typer.Option(None, help="Also profile the whole runtime per stage on this media file."),
+    json_out: Path = typer.Option(None, "--json", help="Write the result (JSON) here."),
+) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from edge_msa.profile.runner import profile_bundle
+
+    result = profile_bundle(bundle, backend or None, threads, runs, warmup, devices)
+    if operators:
+        from edge_msa.profile.operators import executorch_operators
+
+        result.operators = executorch_operators(bundle, threads=threads, runs=min(runs, 20))
+    if stages is not None:
+        from edge_msa.profile.stages import profile_stages
+
+        result.stages = profile_stages(stages, bundle)
+    table = Table(title=f"{result.bundle['name']} on {result.device_profile or result.device['device_id']}")
+    for col in ("backend", "status", "p50 ms", "p90 ms", "p99 ms", "runs/s", "peak RSS MB"):
+        table.add_column(col)
+    for r in result.results:
+        if r.status == "ok":
+            table.add_row(r.backend, "ok", f"{r.p50_ms:.3f}", f"{r.p90_ms:.3f}", f"{r.p99_ms:.3f}",
+                          f"{r.throughput_per_s:.0f}", f"{r.peak_rss_mb:.0f}")
+        else:
+            table.add_row(r.backend, f"unavailable: {r.reason}", "", "", "", "", "")
+    console = Console()
+    console.print(table)
+    console.print(f"model file {result.bundle['model_size_mb']:.2f} MB, {threads} threads, "
+                  f"{runs} runs after {warmup} warm-up calls")
+    if result.operators:
+        console.print(result.operators.get("summary", ""))
+    if result.stages:
+        console.print(result.stages.get("summary", ""))
+    if json_out:
+        _write_json(json_out, result.dump())
+
+
+@profile_app.command("compare", help="Table (Markdown) and plot (PNG) across profile results.")
+def compare_cmd(
+    results: list[Path] = typer.Argument(..., help="Profile result JSON files (edge-msa profile --json)."),
+    markdown: Path = typer.Option(None, help="Write the comparison table here (Markdown)."),
+    plot: Path = typer.Option(None, help="Write the comparison plot here (PNG)."),
+) -> None:
+    from edge_msa.profile.report import comparison_rows, load_result, markdown_table
+    from edge_msa.profile.report import plot as plot_rows
+
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise UserError(f"--plot must name a .png file, got {plot}")
+    rows = comparison_rows([load_result(p) for p in results])
+    table = markdown_table(rows)
+    print(table, end="")
+    if markdown:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(table)
+    if plot:
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        plot_rows(rows, plot)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(profile_app, name="profile")
