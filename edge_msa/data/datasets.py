@@ -1,0 +1,72 @@
+"""One entry point from a dataset name to its splits: `load_dataset(name, path, spec)`.
+
+Names:
+- "mmsa": MMSA feature file (`.pkl` with trust_pickle=True, or a converted `.npz`); `path` is the
+  file or a folder holding exactly one such file. train/valid/test.
+- "vader" (movie + amazon), "vader-movie", "vader-amazon": VADER ground truth, hashed
+  train/valid/test (see `edge_msa.data.corpora`).
+- "meld": MELD transcripts, train/valid.
+- "emodb": EmoDB speech (see `edge_msa.data.emodb`).
+- "synthetic": generated data for `spec` (256/64/64 rows), for smoke runs; `path` is ignored.
+Corpora default to `../shared/data` relative to the working directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge_msa.data.batch import MSAData
+from edge_msa.errors import UserError
+from edge_msa.features.spec import FeatureSpec, get_spec
+
+DEFAULT_DATA = Path("../shared/data")
+DATASETS = ("mmsa", "vader", "vader-movie", "vader-amazon", "meld", "emodb", "synthetic")
+SYNTHETIC_SIZES = {"train": 256, "valid": 64, "test": 64}
+
+
+def _mmsa_file(path: Path) -> Path:
+    if not path.is_dir():
+        return path
+    found = sorted(p for p in path.iterdir() if p.suffix in (".pkl", ".npz"))
+    if len(found) != 1:
+        names = [p.name for p in found] or "none"
+        raise UserError(f"{path}: need exactly one MMSA .pkl/.npz file there, found {names}; name the file")
+    return found[0]
+
+
+def load_dataset(name: str, path: str | Path | None, spec: FeatureSpec | str | dict | None, *,
+                 trust_pickle: bool = False, seed: int = 0) -> dict[str, MSAData]:
+    """Splits ("train", "valid" and, when the data has one, "test") of dataset `name`.
+
+    spec: a FeatureSpec, a named spec or None; for "mmsa" None keeps the file's own features
+    (BERT text), elsewhere None means the live spec.
+    """
+    if name not in DATASETS:
+        raise UserError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+    if name == "mmsa":
+        if path is None:
+            raise UserError("dataset 'mmsa' needs a path to its .pkl or .npz file")
+        from edge_msa.data.mmsa import load_mmsa
+
+        return load_mmsa(_mmsa_file(Path(path)), trust_pickle=trust_pickle,
+                         spec=None if spec is None else get_spec(spec))
+    spec = get_spec(spec)
+    if name == "synthetic":
+        from edge_msa.data.synthetic import synthetic_data
+
+        return {split: synthetic_data(spec, n, seed=seed + i)
+                for i, (split, n) in enumerate(SYNTHETIC_SIZES.items())}
+    path = Path(path) if path is not None else DEFAULT_DATA
+    if not path.exists():
+        raise UserError(f"data path {path} does not exist (point --data at the shared data folder)")
+    if name.startswith("vader"):
+        from edge_msa.data.corpora import load_vader
+
+        return load_vader(path, spec, corpus=name.partition("-")[2] or "both", seed=seed)
+    if name == "meld":
+        from edge_msa.data.corpora import load_meld
+
+        return load_meld(path, spec)
+    from edge_msa.data.emodb import load_emodb  # owned by the audio helper
+
+    return load_emodb(path, spec, seed=seed)
