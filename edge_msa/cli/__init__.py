@@ -7,6 +7,7 @@ becomes a one-line message on stderr and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 import sys
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 
 
+@functools.cache  # once per process: main() may be called many times (tests) on the same app
 def _register_commands() -> None:
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
         module = importlib.import_module(f"{__name__}.{info.name}")
@@ -50,13 +52,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as e:  # click usage errors and friends
         import click
+        from typer._click import exceptions as typer_click  # typer >= 0.2x vendors its own click
 
-        if isinstance(e, click.exceptions.ClickException):
+        if isinstance(e, typer_click.NoArgsIsHelpError):
+            return 2  # the help text is already printed
+        if isinstance(e, (click.exceptions.ClickException, typer_click.ClickException)):
             print(f"edge-msa: error: {e.format_message()}", file=sys.stderr)
             return 2
-        if isinstance(e, click.exceptions.Exit):
+        if isinstance(e, (click.exceptions.Exit, typer.Exit)):
             return e.exit_code
-        if isinstance(e, click.exceptions.Abort):
+        if isinstance(e, (click.exceptions.Abort, typer.Abort)):
             return 130
         raise
     return 0
