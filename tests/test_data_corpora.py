@@ -116,6 +116,9 @@ def test_corpus_errors(shared_data, tmp_path):
         load_dataset("meld", tmp_path, LIVE)
     with pytest.raises(UserError, match="does not exist"):
         load_dataset("vader", tmp_path / "nowhere", LIVE)
+    amazon_file = shared_data / "vader_icwsm2014/amazonReviewSnippets_GroundTruth.txt"
+    with pytest.raises(UserError, match="is the amazon corpus, not 'movie'"):
+        load_dataset("vader-movie", amazon_file, LIVE)
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(UserError, match="not a VADER ground-truth file"):
         load_dataset("vader-movie", tmp_path / "notes.txt", LIVE)

@@ -114,8 +114,8 @@ def load_vader(path: str | Path, spec: FeatureSpec, corpus: str = "both",
                seed: int = 0) -> dict[str, MSAData]:
     """VADER ground truth on the MOSI scale, hashed into train/valid/test.
 
-    corpus: "movie", "amazon" or "both" (used when `path` is a folder); a path naming one of the
-    two files reads that file alone.
+    corpus: "movie", "amazon" or "both"; `path` is the data folder, `vader_icwsm2014/`, or one of
+    the two files, which is then read alone (and must match a corpus other than "both").
     """
     if corpus not in VADER_CORPORA:
         raise UserError(f"unknown VADER corpus {corpus!r}; expected one of {sorted(VADER_CORPORA)}")
@@ -124,6 +124,8 @@ def load_vader(path: str | Path, spec: FeatureSpec, corpus: str = "both",
         by_name = {v: k for k, v in VADER_FILES.items()}
         if path.name not in by_name:
             raise UserError(f"{path} is not a VADER ground-truth file ({', '.join(VADER_FILES.values())})")
+        if corpus != "both" and by_name[path.name] != corpus:
+            raise UserError(f"{path} is the {by_name[path.name]} corpus, not {corpus!r}")
         files = {by_name[path.name]: path}
     else:
         files = {c: find_file(path, VADER_FOLDER, VADER_FILES[c]) for c in VADER_CORPORA[corpus]}
