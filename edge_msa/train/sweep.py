@@ -25,6 +25,7 @@ from edge_msa.errors import UserError
 from edge_msa.train.evaluate import evaluate
 
 PROTOCOLS = ("none", "lnln", "subsets")
+FIRST_COLUMN = {"none": "data", "lnln": "missing rate", "subsets": "present"}
 
 
 def mean_metrics(runs: Iterable[dict[str, float]]) -> dict[str, float]:
@@ -65,7 +66,7 @@ def to_markdown(result: dict, title: str = "") -> str:
     """The sweep as a Markdown table: one row per rate/subset, one column per metric."""
     rows = result["rows"]
     keys = list(next(iter(rows.values())))
-    first = {"none": "data", "lnln": "missing rate", "subsets": "present"}[result["protocol"]]
+    first = FIRST_COLUMN[result["protocol"]]
     lines = [f"### {title}", ""] if title else []
     lines += ["| " + " | ".join([first, *keys]) + " |", "|" + "---|" * (len(keys) + 1)]
     for name, metrics in rows.items():
@@ -75,6 +76,24 @@ def to_markdown(result: dict, title: str = "") -> str:
     if result["protocol"] == "lnln":
         lines[-1] += f" Each rate: mean over seeds {', '.join(map(str, result['seeds']))}."
     return "\n".join(lines) + "\n"
+
+
+def print_metrics(rows: dict[str, dict[str, float]], first: str = "", title: str = "") -> None:
+    """Print metric rows as a table on stdout (`to_markdown` is the file form)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:
+        console.width = 120  # piped or captured output: room for every column, nothing cut
+    keys = list(next(iter(rows.values())))
+    table = Table(title=title or None)
+    table.add_column(first, no_wrap=True, min_width=max(len(first), *map(len, rows)))
+    for k in keys:
+        table.add_column(k, justify="right", no_wrap=True, min_width=len(k))
+    for name, metrics in rows.items():
+        table.add_row(name, *(f"{metrics[k]:.4f}" for k in keys))
+    console.print(table)
 
 
 def write_sweep(result: dict, json_path: str | Path | None = None, md_path: str | Path | None = None,

@@ -1,0 +1,118 @@
+"""`edge-msa train`: train a registered model on a dataset and write a run folder.
+
+    edge-msa train --model text_baseline --dataset vader-movie --data ../shared/data --out runs/tb
+
+The checkpoint is selected on the validation split; the test split (when the data has one) is
+scored once, on that checkpoint. `edge-msa eval RUN` scores a run (or a bundle) again, also
+under missing modalities.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from edge_msa.data.batch import MSAData
+from edge_msa.errors import UserError
+from edge_msa.features.spec import MODALITIES, NAMED_SPECS, FeatureSpec, ModalitySpec
+
+DATASET_HELP = "Dataset reader: mmsa, vader, vader-movie, vader-amazon, meld, emodb or synthetic."
+DATA_HELP = "Dataset file or folder (default for the text/speech corpora: ../shared/data)."
+SPEC_HELP = "Named FeatureSpec (default: the live MiniLM spec; for mmsa, the file's own features)."
+
+
+def spec_of_features(split: MSAData) -> FeatureSpec:
+    """The FeatureSpec of feature data read without one (an MMSA file's own features).
+
+    Kinds come from the named spec with the same feature sizes (MOSI, MOSEI, SIMS); lengths are
+    the file's time axes (unaligned files differ from the named specs there).
+    """
+    arrays = (split.text, split.audio, split.vision)
+    dims = tuple(a.shape[2] for a in arrays)
+    base = next((s for s in NAMED_SPECS.values() if not s.text.is_tokens
+                 and (s.text.dim, s.audio.dim, s.vision.dim) == dims), None)
+    mods = {m: ModalitySpec(base.modality(m).kind if base else f"{'features' if m == 'text' else m}:mmsa-{d}",
+                            d, a.shape[1])
+            for m, a, d in zip(MODALITIES, arrays, dims, strict=True)}
+    spec = FeatureSpec(**mods, name=base.name if base else "mmsa-features")
+    return spec if base is None or spec == base else FeatureSpec(**mods, name=f"{base.name}-as-stored")
+
+
+def check_data_path(data: Path | None) -> None:
+    if data is not None and not data.exists():
+        raise UserError(f"no such data file or folder: {data}")
+
+
+def train(
+    model: Annotated[str, typer.Option("--model", help="Model family or preset (`edge-msa models`).")],
+    dataset: Annotated[str, typer.Option("--dataset", help=DATASET_HELP)],
+    out: Annotated[Path, typer.Option("--out", help="Run folder to write (config.json, model.safetensors, "
+                                                    "metrics.json).")],
+    data: Annotated[Path | None, typer.Option("--data", help=DATA_HELP)] = None,
+    spec: Annotated[str | None, typer.Option("--spec", help=SPEC_HELP)] = None,
+    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow loading an MMSA .pkl (a pickle "
+                                               "runs code when loaded).")] = False,
+    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 10,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Samples per step.")] = 32,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (warm-up, then cosine).")] = 1e-3,
+    text_lr: Annotated[float, typer.Option("--text-lr", help="Peak learning rate of pretrained MiniLM/BERT "
+                                                             "text encoders.")] = 5e-5,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", help="AdamW weight decay.")] = 0.01,
+    warmup_frac: Annotated[float, typer.Option("--warmup-frac", help="Share of steps for LR warm-up.")] = 0.1,
+    patience: Annotated[int | None, typer.Option("--patience", help="Stop after this many epochs without "
+                                                                    "a better validation score.")] = None,
+    select: Annotated[str, typer.Option("--select", help="Validation metric that picks the checkpoint "
+                                                         "(mae: lowest; corr, acc7, ...: highest).")] = "mae",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of initialisation, shuffling and dropout.")] = 0,
+    split_seed: Annotated[int, typer.Option("--split-seed", help="Seed of the dataset's own split (corpora "
+                                                                 "without one); eval reuses it.")] = 0,
+    max_train: Annotated[int | None, typer.Option("--max-train", help="Train on a random subset of N "
+                                                                      "samples (quick runs).")] = None,
+    missing_train: Annotated[bool, typer.Option("--missing-train", help="Drop random shares of tokens/frames "
+                                                "in training batches (robustness to missing data).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Write into OUT even if it is not empty.")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the metrics as JSON.")] = None,
+) -> None:
+    """Train a model; select the checkpoint on the validation split; write a run folder."""
+    import json
+
+    import torch
+
+    from edge_msa.data.datasets import load_dataset
+    from edge_msa.data.missing import random_missing
+    from edge_msa.models.registry import create_model, resolve
+    from edge_msa.train.sweep import print_metrics
+    from edge_msa.train.trainer import train as run_training
+
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        raise UserError(f"{out} exists and is not empty; pass --force to write into it")
+    if max_train is not None and max_train < 1:
+        raise UserError("--max-train must be at least 1")
+    resolve(model)  # an unknown model name fails before any data is read
+    check_data_path(data)
+    torch.manual_seed(seed)  # the model's initialisation
+    splits = load_dataset(dataset, data, spec, trust_pickle=trust_pickle, seed=split_seed)
+    feature_spec = spec_of_features(splits["train"]) if dataset == "mmsa" and spec is None else spec
+    if max_train is not None and max_train < len(splits["train"]):
+        keep = np.sort(np.random.default_rng(seed).choice(len(splits["train"]), max_train, replace=False))
+        splits["train"] = splits["train"].subset(keep)
+    net = create_model(model, feature_spec)
+    missing = random_missing if missing_train else None
+    info = {"dataset": dataset, "path": str(data) if data else None, "spec": spec, "split_seed": split_seed,
+            "max_train": max_train}
+    result = run_training(net, splits, out, epochs=epochs, batch_size=batch_size, lr=lr, text_lr=text_lr,
+                          weight_decay=weight_decay, warmup_frac=warmup_frac, seed=seed, patience=patience,
+                          missing=missing, select=select, data_info=info)
+    rows = {split: result[split] for split in ("valid", "test") if result[split] is not None}
+    print_metrics(rows, "split", f"{model} on {dataset}: epoch {result['best_epoch']} of "
+                                 f"{result['epochs_run']} (selected by valid {select})")
+    typer.echo(f"wrote {out}")
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=2))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
