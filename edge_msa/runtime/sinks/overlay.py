@@ -122,6 +122,7 @@ class OverlaySink:
         self._stream = self._container.add_stream("libx264", rate=round(self.fps))
         self._stream.width, self._stream.height = w - w % 2, h - h % 2  # yuv420p needs even sizes
         self._stream.pix_fmt = "yuv420p"
+        self._stream.options = {"preset": "veryfast"}  # keeps up with a live camera on a small CPU
 
     def _write(self, frame: VideoFrame) -> None:
         if self._container is None:

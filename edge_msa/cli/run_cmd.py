@@ -1,0 +1,152 @@
+"""`edge-msa run` (live sentiment from camera/mic or files) and `edge-msa demo` (the bundled clip).
+
+    edge-msa run                                  # the config's camera + microphone
+    edge-msa run --video talk.mp4 --fast --jsonl events.jsonl --overlay annotated.mp4
+    edge-msa run --camera 0 --mic default --http 8765 --bundle bundles/lnln-int8
+    edge-msa demo                                 # no camera, mic or GPU needed
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edge_msa.errors import UserError
+
+BUNDLE_HELP = "Bundle folder written by `edge-msa export` (default: the bundle shipped in the package)."
+BACKEND_HELP = ("Backend that runs the bundle (torch, onnxruntime, executorch, tensorrt); "
+                "default: the bundle's first.")
+JSONL_HELP = "Write every event as one JSON line to this file."
+OVERLAY_HELP = "Write the video annotated with score, modality badges and transcript (.mp4)."
+JSON_HELP = "Write the run summary (events, real-time factor, per-stage latency, health) as JSON."
+CONFIG_HELP = "Pipeline config (YAML, e.g. runtime/default.yaml or runtime/jetson-csi.yaml)."
+
+
+def _print_summary(summary, console) -> None:
+    from rich.table import Table
+
+    rtf = f"{summary.rtf:.3f}" if summary.rtf is not None else "n/a"
+    labels = ", ".join(f"{k} {v}" for k, v in sorted(summary.labels.items())) or "none"
+    console.print(f"{summary.events} events ({labels}) over {summary.media_s:.1f} s of stream in "
+                  f"{summary.wall_s:.1f} s: real-time factor {rtf}")
+    table = Table(title="per-stage latency (ms)", title_justify="left")
+    for col in ("stage", "count", "p50", "p95", "max"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for stage, s in summary.stages.items():
+        table.add_row(stage, str(s["count"]), *(f"{s[k]:.2f}" for k in ("p50_ms", "p95_ms", "max_ms")))
+    console.print(table)
+    troubled = {k: h for k, h in summary.health.items() if h["state"] not in ("ok", "ended")}
+    for name, h in troubled.items():
+        console.print(f"{name}: {h['state']} {h['error']} (re-opened {h['reopens']} times)", markup=False)
+    dropped = {k: v for k, v in summary.dropped.items() if v}
+    if dropped:
+        console.print(f"dropped (queues full): {dropped}")
+    for error in summary.errors:
+        console.print(f"error: {error}", markup=False)
+
+
+def _write_json(path: Path | None, summary) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+
+
+def _execute(config, sensors, bundle, backend, fast, duration_s, json_out, sinks=None):
+    from rich.console import Console
+
+    from edge_msa.runtime.launch import build_pipeline, open_bundle
+
+    runner, spec, scale = open_bundle(bundle, backend, config.backend_threads)
+    pipeline = build_pipeline(config, sensors, runner, spec, scale, fast=fast, sinks=sinks)
+    if pipeline.http is not None:
+        Console(stderr=True).print(f"events at {pipeline.http.url}/latest and {pipeline.http.url}/events")
+    summary = pipeline.run(duration_s)
+    _print_summary(summary, Console(stderr=config.sinks.console == "off"))
+    _write_json(json_out, summary)
+    return summary
+
+
+def run(
+    video: Annotated[Path | None, typer.Option("--video", help="Media file as camera (its audio track is the "
+                                               "mic unless --audio/--mic).")] = None,
+    camera: Annotated[str | None, typer.Option("--camera", help="Camera: index, /dev/videoN or a GStreamer "
+                                               "pipeline string.")] = None,
+    audio: Annotated[Path | None, typer.Option("--audio", help="Audio file as microphone (WAV, FLAC, MP3, "
+                                               "MP4, ... at any sample rate).")] = None,
+    mic: Annotated[str | None, typer.Option("--mic", help="Microphone name or index ('default' for the "
+                                            "system default).")] = None,
+    bundle: Annotated[Path | None, typer.Option("--bundle", help=BUNDLE_HELP)] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help=BACKEND_HELP)] = None,
+    config: Annotated[Path | None, typer.Option("--config", help=CONFIG_HELP)] = None,
+    jsonl: Annotated[Path | None, typer.Option("--jsonl", help=JSONL_HELP)] = None,
+    overlay: Annotated[Path | None, typer.Option("--overlay", help=OVERLAY_HELP)] = None,
+    http: Annotated[int | None, typer.Option("--http", help="Serve the latest events on "
+                                             "http://127.0.0.1:PORT (/latest, /events, /health).")] = None,
+    fast: Annotated[bool, typer.Option("--fast", help="Process files as fast as possible instead of in "
+                                       "real time.")] = False,
+    console: Annotated[str | None, typer.Option("--console", help="Console view: auto, live, lines or "
+                                                "off.")] = None,
+    interval: Annotated[float | None, typer.Option("--interval", help="Also score the last window every "
+                                                   "N seconds (0: only at utterance ends).")] = None,
+    duration: Annotated[float | None, typer.Option("--duration", help="Stop after this many seconds "
+                                                   "(live sensors run until Ctrl-C otherwise).")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help=JSON_HELP)] = None,
+) -> None:
+    """Live sentiment from a person talking: camera/video + mic/audio + speech recognition."""
+    from edge_msa.runtime.config import load_config
+    from edge_msa.runtime.launch import build_sensors
+
+    cfg = load_config(config).with_overrides(**{
+        "sinks.jsonl": str(jsonl) if jsonl else None, "sinks.overlay": str(overlay) if overlay else None,
+        "sinks.console": console, "sinks.http.enabled": True if http is not None else None,
+        "sinks.http.port": http, "scheduler.interval_s": interval, "backend": backend})
+    rate = None if cfg.sinks.overlay else _vision_rate(bundle)
+    sensors = build_sensors(cfg, video=video, camera=camera, audio=audio, mic=mic, fast=fast,
+                            vision_rate_hz=rate)
+    _execute(cfg, sensors, bundle, cfg.backend, fast, duration, json_out)
+
+
+def _vision_rate(bundle: Path | None) -> float:
+    """Frames the model reads per second: decode only those when no overlay needs every frame."""
+    from edge_msa.export.bundle import read_manifest
+    from edge_msa.runtime.launch import default_bundle_path
+
+    path = bundle if bundle is not None else default_bundle_path()
+    try:
+        return read_manifest(path).feature_spec.vision.rate_hz
+    except UserError:
+        return 0.0  # the real error comes, worded for the user, when the bundle is opened
+
+
+def demo(
+    bundle: Annotated[Path | None, typer.Option("--bundle", help=BUNDLE_HELP)] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help=BACKEND_HELP)] = None,
+    jsonl: Annotated[Path, typer.Option("--jsonl", help=JSONL_HELP)] = Path("edge-msa-demo.jsonl"),
+    overlay: Annotated[Path | None, typer.Option("--overlay", help=OVERLAY_HELP)] = None,
+    realtime: Annotated[bool, typer.Option("--realtime", help="Play the clip in real time instead of as "
+                                           "fast as possible.")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help=JSON_HELP)] = None,
+) -> None:
+    """Run the whole pipeline on the bundled clip (one actor, six emotions); print and save the events."""
+    from edge_msa.runtime.config import RuntimeConfig
+    from edge_msa.runtime.launch import build_sensors, demo_clip_path
+
+    clip = demo_clip_path()
+    if not clip.is_file():
+        raise UserError(f"the demo clip is missing from this installation ({clip})")
+    cfg = RuntimeConfig().with_overrides(**{
+        "sinks.jsonl": str(jsonl), "sinks.overlay": str(overlay) if overlay else None,
+        "sinks.console": "lines", "backend": backend})
+    rate = None if overlay else _vision_rate(bundle)
+    sensors = build_sensors(cfg, video=clip, fast=not realtime, vision_rate_hz=rate)
+    summary = _execute(cfg, sensors, bundle, backend, not realtime, None, json_out)
+    typer.echo(f"wrote {summary.events} events to {jsonl}" + (f" and the annotated video to {overlay}"
+                                                               if overlay else ""))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("demo")(demo)

@@ -1,0 +1,101 @@
+"""From a user's choices (files, devices, bundle, config) to a ready Pipeline.
+
+Inputs: `--video FILE` brings its own audio track unless `--audio`/`--mic` says otherwise;
+`--camera`/`--mic` are live sensors; with no input named at all, the config's camera and
+microphone are used (the edge-box case). Files are checked before any thread starts, so a
+missing, corrupt or unsupported file is one clear error.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from edge_msa.errors import UserError
+from edge_msa.features.spec import FeatureSpec
+from edge_msa.runtime import media
+from edge_msa.runtime.config import RuntimeConfig
+from edge_msa.runtime.pipeline import Pipeline, Sensors
+from edge_msa.runtime.sources.camera import CameraSource
+from edge_msa.runtime.sources.media_file import FileAudioSource, FileVideoSource
+from edge_msa.runtime.sources.mic import MicSource
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+
+
+def default_bundle_path() -> Path:
+    """The bundle shipped in the package (int8, made by `edge-msa export`)."""
+    return ASSETS / "default"
+
+
+def demo_clip_path() -> Path:
+    return ASSETS / "demo" / "crema_d_1001_six_emotions.mp4"
+
+
+def open_bundle(bundle: str | Path | None, backend: str | None, threads: int | None = 1):
+    """(backend, spec, label scale) of a bundle; None means the shipped default bundle.
+
+    One thread by default: on a small box the perception threads need the other cores."""
+    from edge_msa.runtime.backends import load_backend
+
+    path = Path(bundle) if bundle is not None else default_bundle_path()
+    if bundle is None and not (path / "manifest.json").is_file():
+        raise UserError(f"no default bundle in this installation ({path}); pass --bundle DIR "
+                        "(a folder written by `edge-msa export`)")
+    runner = load_backend(path, backend or "auto", threads)
+    return runner, runner.spec, runner.manifest.scale
+
+
+def build_sensors(config: RuntimeConfig, *, video: Path | None = None, camera: str | None = None,
+                  audio: Path | None = None, mic: str | None = None, fast: bool = False,
+                  vision_rate_hz: float | None = None) -> Sensors:
+    """The sources of a run. `vision_rate_hz`: decode only frames on that grid (no overlay)."""
+    if video is not None and camera is not None:
+        raise UserError("--video and --camera both name the video input: pick one")
+    if audio is not None and mic is not None:
+        raise UserError("--audio and --mic both name the audio input: pick one")
+    nothing_named = all(x is None for x in (video, camera, audio, mic))
+    sensors = Sensors()
+    if video is not None:
+        info = media.probe(video)
+        if info.has_video:
+            sensors.video = FileVideoSource(video, fps=vision_rate_hz)
+            sensors.video_fps = info.fps or 30.0
+        else:
+            sensors.video_absent = f"{Path(video).name} has no video track"
+        if audio is None and mic is None:
+            if info.has_audio:
+                sensors.audio = FileAudioSource(video)
+            else:
+                sensors.audio_absent = f"{Path(video).name} has no audio track"
+    elif camera is not None or nothing_named:
+        c = config.camera
+        sensors.video = CameraSource(camera if camera is not None else c.device, c.width, c.height, c.fps)
+        sensors.video_fps = c.fps or 30.0
+    if audio is not None:
+        if not media.probe(audio).has_audio:
+            raise UserError(f"{audio} has no audio track")
+        sensors.audio = FileAudioSource(audio)
+    elif mic is not None or nothing_named:
+        device = config.mic.device if mic is None or mic == "default" else mic
+        sensors.audio = MicSource(device, config.mic.block_s)
+    if fast and any(s is not None and s.live for s in (sensors.audio, sensors.video)):
+        raise UserError("--fast is for files only: a camera or microphone runs in real time")
+    return sensors
+
+
+def build_pipeline(config: RuntimeConfig, sensors: Sensors, backend, spec: FeatureSpec, scale: str,
+                   fast: bool = False, sinks: list | None = None) -> Pipeline:
+    """Perception engines from the config (ASR, face model), then the pipeline."""
+    asr_factory = None
+    if config.asr.engine == "pocketsphinx":
+        from edge_msa.runtime.perception.asr import PocketsphinxASR
+
+        asr_factory = functools.partial(PocketsphinxASR, **config.asr.options)
+    face = None
+    if config.face.enabled and sensors.video is not None:
+        from edge_msa.features.face import FaceFeaturizer
+
+        face = FaceFeaturizer(num_threads=config.face.threads)
+    return Pipeline(backend, spec, config, sensors, fast=fast, scale=scale, asr_factory=asr_factory,
+                    face_featurizer=face, sinks=sinks)

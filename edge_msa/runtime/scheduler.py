@@ -1,0 +1,206 @@
+"""Fusion: a window request -> model inputs with masks -> backend -> SentimentEvent.
+
+Requests come from the audio side (an utterance ended, or a periodic tick) and from the vision
+side (ticks while no audio is usable). Each carries its audio window already cut (the audio side
+owns that buffer); vision is cut here from the vision ring, after waiting for late video. Beside
+the fused score, each present modality's evidence is the SAME backend run on the same window
+with only that modality's mask on, so a person sees which signal moved the score.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge_msa.errors import UserError
+from edge_msa.features.spec import LIVE, MODALITIES, FeatureSpec
+from edge_msa.features.text import PAD_ID, tokenize
+from edge_msa.runtime.events import Evidence, SentimentEvent, label_for
+from edge_msa.runtime.sources.base import TIMEOUT, ItemQueue
+from edge_msa.runtime.stats import StageStats
+from edge_msa.runtime.windows import TimedRing, fill_window
+
+
+@dataclass
+class WindowRequest:
+    kind: str  # "utterance" or "interval"
+    start: float
+    end: float
+    audio: tuple[np.ndarray, np.ndarray] | None  # (x [max_len, D], mask [max_len]) or None
+    audio_reason: str = ""  # why audio is missing, when it is
+    transcript: str | None = None  # utterances: ASR text ("" = nothing recognised); ticks: None
+    text_reason: str = ""
+    detected: float = field(default_factory=time.perf_counter)  # when the end became known
+    latency_ms: dict[str, float] = field(default_factory=dict)
+
+
+def check_live_spec(spec: FeatureSpec) -> None:
+    """The runtime produces LIVE's kinds only: refuse a bundle trained on anything else."""
+    for m in MODALITIES:
+        want, got = LIVE.modality(m), spec.modality(m)
+        if (got.kind, got.dim) != (want.kind, want.dim):
+            raise UserError(f"bundle's {m} features are {got.kind} ({got.dim}-d) but the live runtime "
+                            f"produces {want.kind} ({want.dim}-d): export a model trained on the live spec")
+        if m == "audio" and got.rate_hz != want.rate_hz:
+            raise UserError(f"bundle's audio runs at {got.rate_hz} Hz; live features are {want.rate_hz} Hz")
+
+
+class FusionScheduler:
+    """Turns one request into one event (stateless apart from recent transcripts and the index)."""
+
+    def __init__(self, backend, spec: FeatureSpec, vision: TimedRing, scale: str = "mosi",
+                 evidence: bool = True, stats: StageStats | None = None,
+                 vision_reason: Callable[[], str] = lambda: "") -> None:
+        check_live_spec(spec)
+        self.backend, self.spec, self.vision, self.scale = backend, spec, vision, scale
+        self.evidence, self.stats = evidence, stats or StageStats()
+        self.vision_reason = vision_reason  # why video is unusable now ("" when it is fine)
+        self._recent_text: deque[tuple[float, str]] = deque(maxlen=32)  # (utterance end, transcript)
+        self._index = 0
+
+    def _text(self, req: WindowRequest) -> tuple[str, str]:
+        """(transcript, why text is missing) for a request."""
+        if req.kind == "utterance":
+            self._recent_text.append((req.end, req.transcript or ""))
+            return req.transcript or "", req.text_reason or ("" if req.transcript else "no words recognised")
+        said = " ".join(t for end, t in self._recent_text if req.start < end <= req.end and t)
+        return said, "" if said else (req.text_reason or "no words recognised in the window")
+
+    def assemble(self, req: WindowRequest) -> tuple[tuple[np.ndarray, ...], dict[str, str], str]:
+        """Model inputs (batch 1, INPUT_NAMES order), masked modality -> reason, transcript."""
+        s, masked = self.spec, {}
+        transcript, text_reason = self._text(req)
+        if transcript:
+            ids, tmask = tokenize([transcript], s.text.max_len)
+        else:
+            ids = np.full((1, s.text.max_len), PAD_ID, np.int64)
+            tmask = np.zeros((1, s.text.max_len), np.float32)
+            masked["text"] = text_reason
+        if req.audio is not None and req.audio[1].any():
+            audio, amask = req.audio
+        else:
+            audio = np.zeros((s.audio.max_len, s.audio.dim), np.float32)
+            amask = np.zeros(s.audio.max_len, np.float32)
+            masked["audio"] = req.audio_reason or "no speech in the window"
+        vision, vmask = fill_window(*self.vision.between(req.start, req.end), req.start, req.end,
+                                    s.vision.rate_hz, s.vision.max_len)
+        if not vmask.any():
+            masked["vision"] = self.vision_reason() or "no face in view"
+        inputs = (ids, tmask, audio[None], amask[None].astype(np.float32), vision[None], vmask[None])
+        return inputs, masked, transcript
+
+    def warm_up(self) -> None:
+        """Load the tokenizer and run the backend once: the first event is then as fast as the rest."""
+        s = self.spec
+        ids, tmask = tokenize(["warm up"], s.text.max_len)
+        self._predict((ids, tmask, np.zeros((1, s.audio.max_len, s.audio.dim), np.float32),
+                       np.zeros((1, s.audio.max_len), np.float32),
+                       np.zeros((1, s.vision.max_len, s.vision.dim), np.float32),
+                       np.zeros((1, s.vision.max_len), np.float32)))
+
+    def _predict(self, inputs: tuple[np.ndarray, ...]) -> tuple[float, float]:
+        score, uncertainty = self.backend.predict(inputs)
+        return float(np.asarray(score).reshape(-1)[0]), float(np.asarray(uncertainty).reshape(-1)[0])
+
+    def fuse(self, req: WindowRequest) -> SentimentEvent | None:
+        """The event for a request; None when no modality is present (nothing to say)."""
+        t0 = time.perf_counter()
+        inputs, masked, transcript = self.assemble(req)
+        present = {m: m not in masked for m in MODALITIES}
+        if not any(present.values()):
+            return None
+        t1 = time.perf_counter()
+        score, uncertainty = self._predict(inputs)
+        t2 = time.perf_counter()
+        evidence = {m: Evidence(False) for m in MODALITIES}
+        used = [m for m in MODALITIES if present[m]]
+        for m in used if self.evidence else []:
+            if len(used) == 1:  # the same inputs as the fused call: reuse, do not recompute
+                evidence[m] = Evidence(True, score, uncertainty)
+            else:
+                evidence[m] = Evidence(True, *self._predict(only(inputs, m)))
+        t3 = time.perf_counter()
+        latency = {**req.latency_ms, "assemble_ms": (t1 - t0) * 1e3, "backend_ms": (t2 - t1) * 1e3,
+                   "evidence_ms": (t3 - t2) * 1e3, "event_ms": (t3 - req.detected) * 1e3}
+        for stage, ms in latency.items():
+            self.stats.add(stage, ms)
+        event = SentimentEvent(
+            index=self._index, kind=req.kind, start=round(req.start, 3), end=round(req.end, 3),
+            score=score, label=label_for(score, self.scale), uncertainty=uncertainty,
+            transcript=transcript, modalities=present, masked=masked, evidence=evidence,
+            latency_ms={k: round(v, 3) for k, v in latency.items()}, emitted_at=time.time())
+        self._index += 1
+        return event
+
+
+def only(inputs: tuple[np.ndarray, ...], modality: str) -> tuple[np.ndarray, ...]:
+    """The same inputs with every other modality absent (zero data, zero mask), as in training."""
+    keep = MODALITIES.index(modality)
+    return tuple(x if i // 2 == keep else np.zeros_like(x) for i, x in enumerate(inputs))
+
+
+class Outstanding:
+    """Ends of the requests posted but not yet fused (the overlay must not run past them)."""
+
+    def __init__(self) -> None:
+        self._ends: list[float] = []
+        self._lock = threading.Lock()
+
+    def add(self, end: float) -> None:
+        with self._lock:
+            self._ends.append(end)
+
+    def done(self, end: float) -> None:
+        with self._lock:
+            self._ends.remove(end)
+
+    def earliest(self) -> float:
+        with self._lock:
+            return min(self._ends, default=math.inf)
+
+
+class FusionLoop(threading.Thread):
+    """Consumes window requests in order; waits for late video; hands events to the sinks."""
+
+    def __init__(self, scheduler: FusionScheduler, requests: ItemQueue,
+                 emit: Callable[[SentimentEvent], None], vision_position: Callable[[], float],
+                 vision_usable: Callable[[], bool],
+                 vision_wait_s: float, stop: threading.Event, on_error: Callable[[BaseException], None],
+                 outstanding: Outstanding) -> None:
+        super().__init__(name="fusion", daemon=True)
+        self.scheduler, self.requests, self.emit = scheduler, requests, emit
+        self.vision_position, self.vision_usable = vision_position, vision_usable
+        self.vision_wait_s, self.stop, self.on_error = vision_wait_s, stop, on_error
+        self.outstanding = outstanding
+
+    def _wait_for_video(self, end: float) -> float:
+        """Until video reached `end`, or is unusable, or the wait ran out; returns ms waited."""
+        t0 = time.perf_counter()
+        deadline = t0 + self.vision_wait_s
+        while self.vision_position() < end and self.vision_usable() and time.perf_counter() < deadline:
+            if self.stop.wait(0.005):
+                break
+        return (time.perf_counter() - t0) * 1e3
+
+    def run(self) -> None:
+        while True:
+            req = self.requests.get(0.1)
+            if req is None:
+                return
+            if req is TIMEOUT:
+                continue
+            req.latency_ms["video_wait_ms"] = self._wait_for_video(req.end)
+            try:
+                event = self.scheduler.fuse(req)
+                if event is not None:
+                    self.emit(event)
+            except Exception as e:  # noqa: BLE001 - a failed backend or sink loses one event, not the run
+                self.on_error(e)
+            finally:
+                self.outstanding.done(req.end)
