@@ -1,7 +1,6 @@
 import json
 
 import pytest
-import torch
 
 from edge_msa.cli import main
 from edge_msa.data.synthetic import make_mmsa_pickle
@@ -12,12 +11,7 @@ MELD_HEADER = ("Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance
 TINY = ["--model", "mean_pool_mlp-tiny", "--dataset", "synthetic"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: a second thread only adds contention
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +41,18 @@ def test_train_then_eval_reproduces_the_run_metrics(run_dir, tmp_path, capsys):
         assert result["split"] == split and result["rows"]["complete"] == pytest.approx(saved[split])
     printed = capsys.readouterr().out
     assert "acc2_non0" in printed and "complete" in printed
+
+
+def test_eval_bundle_matches_the_eager_run(run_dir, tmp_path):
+    # a real fp32 ONNX export of the run, scored through onnxruntime: same split, same numbers
+    from edge_msa.export.pipeline import export_run
+
+    export_run(run_dir, "onnx-cpu-fp32", tmp_path / "bundle", progress=False)
+    eager, exported = tmp_path / "eager.json", tmp_path / "exported.json"
+    assert main(["eval", str(run_dir), "--json", str(eager)]) == 0  # dataset: the one recorded
+    assert main(["eval", str(tmp_path / "bundle"), "--backend", "onnxruntime", "--json", str(exported)]) == 0
+    assert read(exported)["dataset"] == "synthetic"
+    assert read(exported)["rows"]["complete"] == pytest.approx(read(eager)["rows"]["complete"], abs=1e-4)
 
 
 def test_eval_subsets_markdown(run_dir, tmp_path):

@@ -2,7 +2,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from edge_msa.data.missing import LNLN_SEEDS, SUBSETS
 from edge_msa.data.synthetic import synthetic_data
@@ -17,15 +16,15 @@ SPEC = FeatureSpec(text=ModalitySpec("features:toy-16", 16, 8), audio=ModalitySp
                    vision=ModalitySpec("vision:toy-5", 5, 6), name="toy")
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny model: a second thread only adds contention
+def trained(tmp_path_factory, one_thread):
     data = {"train": synthetic_data(SPEC, 256, seed=0), "valid": synthetic_data(SPEC, 64, seed=1)}
     model = create_model("mean_pool_mlp-tiny", SPEC)
     train(model, data, tmp_path_factory.mktemp("run"), epochs=8, lr=1e-2, progress=False)
-    yield model.eval(), synthetic_data(SPEC, 96, seed=2)
-    torch.set_num_threads(threads)
+    return model.eval(), synthetic_data(SPEC, 96, seed=2)
 
 
 def test_lnln_sweep(trained, tmp_path):

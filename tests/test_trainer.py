@@ -14,19 +14,10 @@ from edge_msa.train.evaluate import evaluate, predict, trim_padding
 from edge_msa.train.run import load_run
 from edge_msa.train.trainer import train, warmup_cosine
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SPEC = FeatureSpec(text=ModalitySpec("features:toy-8", 8, 6), audio=ModalitySpec("audio:toy-4", 4, 5),
                    vision=ModalitySpec("vision:toy-3", 3, 4), name="toy")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny models: a second thread only adds contention on a loaded 2-core machine (50x slower)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 W = np.array([1.5, -1.0, 0.5, 0, 0, 0.8, 0, -0.4], np.float32)
 
 

@@ -9,6 +9,7 @@ export and quantization cost.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -16,42 +17,44 @@ import typer
 
 from edge_msa.cli.train_cmd import DATA_HELP, DATASET_HELP, check_data_path
 from edge_msa.errors import UserError
+from edge_msa.features.spec import FeatureSpec
 
 SPLITS = ("valid", "test")
 MISSING_HELP = "none; lnln (drop rates 0-0.9 x 3 seeds); subsets (each subset of L, A, V present)."
 
 
-def load_target(target: Path, backend: str):
-    """-> (model or backend, FeatureSpec, label scale, split seed, name) of a run folder or bundle."""
-    from edge_msa.features.spec import FeatureSpec
+@dataclass
+class Target:
+    model: object  # an eager MSAModel or a bundle's Backend: whatever `evaluate` takes
+    spec: FeatureSpec
+    scale: str | None
+    data: dict  # what the run was trained on: {"dataset", "path", "split_seed", ...}
+    name: str
+
+
+def load_target(target: Path, backend: str) -> Target:
+    """A run folder (eager model) or a bundle (its backend), with what it records about its data."""
     from edge_msa.train.run import CONFIG, WEIGHTS, load_run
 
     if (target / "manifest.json").is_file():
-        return load_bundle_target(target, backend)
-    if (target / CONFIG).is_file() and (target / WEIGHTS).is_file():
-        model, config = load_run(target)
-        return (model, FeatureSpec.from_dict(config["spec"]), config.get("scale"),
-                config.get("data", {}).get("split_seed", 0), config["model"])
-    raise UserError(f"{target} is neither a run folder ({CONFIG} + {WEIGHTS}) nor a bundle (manifest.json)")
-
-
-def load_bundle_target(bundle: Path, backend: str):
-    try:
         from edge_msa.export.bundle import load_bundle
         from edge_msa.runtime.backends import load_backend
-    except ImportError as e:
-        raise UserError(f"evaluating a bundle needs the export runtime, missing here: {e}") from None
-    from edge_msa.features.spec import FeatureSpec
 
-    manifest = load_bundle(bundle)
-    return (load_backend(bundle, backend), FeatureSpec.from_dict(manifest["spec"]), manifest.get("scale"),
-            manifest.get("data", {}).get("split_seed", 0), manifest.get("family", bundle.name))
+        bundle = load_bundle(target)  # checks every file's sha256 and the format version
+        m = bundle.manifest
+        return Target(load_backend(bundle, backend), bundle.spec, m.scale,
+                      m.source.get("parity_data") or {}, m.name)
+    if (target / CONFIG).is_file() and (target / WEIGHTS).is_file():
+        model, config = load_run(target)
+        return Target(model, model.spec, config.get("scale"), config.get("data") or {}, config["model"])
+    raise UserError(f"{target} is neither a run folder ({CONFIG} + {WEIGHTS}) nor a bundle (manifest.json)")
 
 
 def evaluate_cmd(
     target: Annotated[Path, typer.Argument(help="Run folder (from `edge-msa train`) or bundle folder "
                                                 "(from `edge-msa export`).")],
-    dataset: Annotated[str, typer.Option("--dataset", help=DATASET_HELP)],
+    dataset: Annotated[str | None, typer.Option("--dataset", help=DATASET_HELP + " Default: the one "
+                                                "the run was trained on.")] = None,
     data: Annotated[Path | None, typer.Option("--data", help=DATA_HELP)] = None,
     split: Annotated[str, typer.Option("--split", help="Split to score: valid or test.")] = "valid",
     missing: Annotated[str, typer.Option("--missing", help=MISSING_HELP)] = "none",
@@ -75,12 +78,21 @@ def evaluate_cmd(
     if not target.is_dir():
         raise UserError(f"no such run or bundle folder: {target}")
     check_data_path(data)
-    model, spec, scale, split_seed, name = load_target(target, backend)
-    splits = load_dataset(dataset, data, spec, trust_pickle=trust_pickle, seed=split_seed)
+    found = load_target(target, backend)
+    recorded = found.data.get("dataset")
+    if dataset is None and recorded is None:
+        raise UserError(f"{target} does not record its dataset: name one with --dataset")
+    same = dataset in (None, recorded)
+    dataset = dataset or recorded
+    if data is None and same and found.data.get("path"):
+        data = Path(found.data["path"])
+    # the run's own split seed, so "valid" and "test" hold no training rows
+    split_seed = int(found.data.get("split_seed", 0)) if same else 0
+    splits = load_dataset(dataset, data, found.spec, trust_pickle=trust_pickle, seed=split_seed)
     if split not in splits:
         raise UserError(f"dataset {dataset!r} has no {split!r} split (it has {', '.join(splits)})")
-    result = sweep(model, splits[split], missing, scale, batch_size)
-    title = f"{name} on {dataset}/{split}, missing: {missing}"
+    result = sweep(found.model, splits[split], missing, found.scale, batch_size)
+    title = f"{found.name} on {dataset}/{split}, missing: {missing}"
     result |= {"target": str(target), "dataset": dataset, "split": split}
     print_metrics(result["rows"], FIRST_COLUMN[missing], title)
     write_sweep(result, json_out, markdown, title)

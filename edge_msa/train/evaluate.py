@@ -27,8 +27,8 @@ def trim_padding(inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
 def predict(model, data: MSAData, batch_size: int = 64) -> np.ndarray:
     """Scores for every row of `data`, in order.
 
-    `model` is a torch module (run in eval mode, padding trimmed) or an exported backend with
-    `.predict(tuple of numpy inputs) -> (score, uncertainty)`, fed the data as it is.
+    `model` is a torch module (run in eval mode, padding trimmed) or a bundle's backend
+    (`edge_msa.runtime.backends.Backend`: numpy inputs padded to its spec's static lengths).
     """
     scores = []
     if isinstance(model, torch.nn.Module):
@@ -37,8 +37,11 @@ def predict(model, data: MSAData, batch_size: int = 64) -> np.ndarray:
             for inputs, _ in data.batches(batch_size):
                 scores.append(model(*trim_padding(inputs))[0].float().numpy())
     else:
+        from edge_msa.runtime.backends import pad_to_spec
+
         for inputs, _ in data.batches(batch_size):
-            scores.append(np.asarray(model.predict(tuple(x.numpy() for x in inputs))[0], np.float32))
+            arrays = pad_to_spec(tuple(x.numpy() for x in inputs), model.spec)
+            scores.append(np.asarray(model.predict(arrays)[0], np.float32))
     return np.concatenate(scores) if scores else np.zeros(0, np.float32)
 
 
