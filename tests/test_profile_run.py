@@ -1,0 +1,113 @@
+"""`edge-msa profile BUNDLE` end to end on real bundles: ONNX and ExecuTorch, operators, stages, errors.
+
+The bundles are written by the real export pipeline from a tiny untrained run (synthetic data:
+the profiler measures time, not accuracy), with a 16-sample parity check to stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge_msa.cli import main
+from edge_msa.export.pipeline import export_run
+from edge_msa.export.recipes import load_export_recipe
+from edge_msa.features.spec import LIVE
+from edge_msa.models import create_model
+from edge_msa.profile.report import load_result
+from edge_msa.train.run import save_run
+
+RECIPES = ("onnx-cpu-fp32", "android-xnnpack-fp32")
+QUICK = ("--backend", "onnxruntime", "--runs", "1", "--warmup", "0")
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    root = tmp_path_factory.mktemp("profile")
+    run = save_run(root / "run", create_model("mean_pool_mlp-tiny", LIVE),
+                   {"scale": "mosi", "data": {"dataset": "synthetic", "split_seed": 0}})
+    out = {}
+    for name in RECIPES:
+        recipe = load_export_recipe(name)
+        recipe = recipe.model_copy(update={"parity": recipe.parity.model_copy(update={"samples": 16})})
+        export_run(run, recipe, root / name, progress=False)
+        out[name] = root / name
+    return out
+
+
+def profile(args, tmp_path, capsys) -> tuple[int, dict | None, str]:
+    out = tmp_path / "result.json"
+    code = main(["profile", *map(str, args), "--runs", "5", "--warmup", "1", "--json", str(out)])
+    err = capsys.readouterr().err
+    return code, (json.loads(out.read_text()) if out.is_file() else None), err
+
+
+def test_onnx_bundle_profile_json_validates_and_covers_every_backend(bundles, tmp_path, capsys):
+    code, raw, _ = profile([bundles["onnx-cpu-fp32"]], tmp_path, capsys)
+    assert code == 0
+    result = load_result(tmp_path / "result.json")
+    assert raw["schema"] == "edge-msa/profile/1"
+    # the recipe ships the reference program too, so the bundle runs on onnxruntime and torch
+    assert [r.backend for r in result.results] == ["onnxruntime", "torch"]
+    for r in result.results:
+        assert r.status == "ok" and r.runs == 5
+        assert 0 < r.p50_ms <= r.p90_ms <= r.p99_ms
+        assert r.throughput_per_s == pytest.approx(1e3 / r.mean_ms)
+        assert r.peak_rss_mb > 0
+    size = (bundles["onnx-cpu-fp32"] / "model.onnx").stat().st_size
+    assert result.bundle["model_size_mb"] == pytest.approx(size / 1e6, abs=1e-3)
+    assert result.bundle["format"] == "onnx" and result.settings["runs"] == 5
+    assert result.device["cores"] >= 1 and result.device["device_id"]
+    assert result.operators is None and result.stages is None
+
+
+def test_operators_break_an_executorch_bundle_down(bundles, tmp_path, capsys):
+    code, raw, _ = profile([bundles["android-xnnpack-fp32"], "--backend", "executorch", "--operators"],
+                           tmp_path, capsys)
+    assert code == 0
+    ops = load_result(tmp_path / "result.json").operators
+    assert [r.backend for r in load_result(tmp_path / "result.json").results] == ["executorch"]
+    rows = ops["operators"]
+    assert {r["kind"] for r in rows} == {"portable", "delegate"}
+    assert all(r["count"] >= 1 and r["total_ms"] >= 0 for r in rows)
+    # top-level rows partition the program's time; the rest is the runtime between instructions
+    assert sum(r["total_ms"] for r in rows) <= ops["execute_ms"] * 1.001
+    assert ops["portable_ms"] + ops["delegate_ms"] + ops["other_ms"] == pytest.approx(ops["execute_ms"])
+    assert [r["total_ms"] for r in rows] == sorted((r["total_ms"] for r in rows), reverse=True)
+    # the MLP's Linear layers run inside XNNPACK; mean pooling's sums stay portable (STACK.md)
+    assert any(r["name"].startswith("Fully Connected") for r in ops["delegated_ops"])
+    assert any(r["name"].startswith("sum") for r in rows if r["kind"] == "portable")
+    assert ops["runs"] == 5 and "ms per run" in ops["summary"]
+
+
+def test_stages_profile_the_runtime_on_a_media_file(bundles, tmp_path, capsys):
+    from runtime_helpers import decode_demo, write_media
+
+    frames, fps, wave = decode_demo(3.0)  # the demo clip's first utterance
+    media = write_media(tmp_path / "clip.mp4", frames, fps, wave)
+    code, raw, _ = profile([bundles["onnx-cpu-fp32"], "--backend", "onnxruntime", "--stages", media],
+                           tmp_path, capsys)
+    assert code == 0
+    stages = load_result(tmp_path / "result.json").stages
+    assert stages["events"] >= 1 and stages["rtf"] > 0 and stages["media_s"] == pytest.approx(3.0, abs=0.1)
+    for key in ("vad_ms", "audio_features_ms", "face_ms", "backend_ms", "event_ms"):
+        s = stages["stages"][key]
+        assert s["count"] >= 1 and 0 <= s["p50_ms"] <= s["p95_ms"] <= s["max_ms"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["missing-bundle"], "missing-bundle"),
+    (["{onnx}", "--backend", "executorch"], "not made for executorch"),
+    (["{onnx}", "--runs", "0"], "--runs"),
+    (["{onnx}", "--operators", *QUICK], "needs an ExecuTorch (.pte) bundle"),
+    (["{onnx}", "--stages", "no-such.mp4", *QUICK], "no-such.mp4 does not exist"),
+])
+def test_bad_inputs_exit_2_with_one_line(bundles, tmp_path, capsys, args, message):
+    args = [a.format(onnx=bundles["onnx-cpu-fp32"]) for a in args]
+    if args[0] == "missing-bundle":
+        args[0] = str(tmp_path / "missing-bundle")
+    code = main(["profile", *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("edge-msa: error:") and "\n" not in err and message in err
