@@ -1,0 +1,171 @@
+"""Typed export and calibration recipes (`export/*.yaml`, `calibration/*.yaml`).
+
+A recipe is found by path, or by name in `export/` (resp. `calibration/`) under the working
+directory or the edge-msa checkout. Anything wrong in it (unknown key, a scheme that does not
+fit the format, a missing tolerance) is a one-line `UserError` naming the file and the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from edge_msa.data.missing import SUBSETS
+from edge_msa.errors import UserError
+
+BACKENDS = ("torch", "onnxruntime", "executorch", "tensorrt")
+FORMAT_BACKENDS = {"executorch": {"executorch", "torch"}, "onnx": {"onnxruntime", "tensorrt", "torch"}}
+ARTIFACT_RUNNER = {"executorch": "executorch", "onnx": "onnxruntime"}  # runs the file on any CPU
+SCHEMES = {"executorch": {"pt2e-static", "pt2e-dynamic"}, "onnx": {"onnx-qdq", "onnx-dynamic"}}
+STATIC_SCHEMES = {"pt2e-static", "onnx-qdq"}
+REPO_ROOT = Path(__file__).resolve().parents[2]  # a checkout (editable install) ships the recipes
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class QuantizationConfig(_Strict):
+    scheme: Literal["pt2e-static", "pt2e-dynamic", "onnx-qdq", "onnx-dynamic"]
+    per_channel: bool = True
+    # int8 embedding tables: at student size the vocabulary table is most of the file
+    embeddings: bool = True
+    # pt2e-static: module-name patterns (fnmatch) left in float, e.g. "*.ffn_out" (STACK.md: the
+    # stock static recipe on every op breaks a BERT-style encoder)
+    keep_float: list[str] = Field(default_factory=list)
+    # onnx-qdq: op types whose inputs get Q/DQ pairs (TensorRT fuses them into int8 kernels)
+    op_types: list[str] = Field(default_factory=lambda: ["MatMul", "Gemm"])
+    calibration: str | None = None  # calibration recipe name or path (static schemes)
+
+
+class ParityConfig(_Strict):
+    samples: int = Field(512, ge=1)  # a held-out slice of the run's validation split
+    max_abs_diff: float | None = Field(None, gt=0)  # fp32/fp16: score and uncertainty vs eager
+    mae_delta: float | None = Field(None, gt=0)  # int8: |MAE(exported) - MAE(eager)|
+    acc2_drop: float | None = Field(None, ge=0)  # int8: Acc-2 drop in points (percent)
+
+
+class TensorRTConfig(_Strict):
+    workspace_mib: int = Field(1024, ge=64)
+    builder_optimization_level: int = Field(3, ge=0, le=5)
+
+
+class ExportRecipe(_Strict):
+    name: str
+    description: str = ""
+    format: Literal["executorch", "onnx"]
+    precision: Literal["fp32", "fp16", "int8"]
+    quantization: QuantizationConfig | None = None
+    backends: list[str]  # backends that run the bundle, preferred first; parity uses the first here
+    target: Literal["jetson"] | None = None  # jetson: TensorRT lint must pass, build_engine.sh
+    opset: int = Field(18, ge=13, le=20)  # TensorRT 10.3's ONNX parser reads opsets 9..20
+    reference_program: bool = True  # ship model.pt2 so the torch backend can run the bundle
+    parity: ParityConfig
+    tensorrt: TensorRTConfig = Field(default_factory=TensorRTConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExportRecipe:
+        q = self.quantization
+        if (self.precision == "int8") != (q is not None):
+            raise ValueError("int8 recipes need a quantization section and float recipes none")
+        if q is not None and q.scheme not in SCHEMES[self.format]:
+            raise ValueError(f"scheme {q.scheme!r} does not apply to {self.format}; "
+                             f"use one of {sorted(SCHEMES[self.format])}")
+        if q is not None and (q.scheme in STATIC_SCHEMES) != (q.calibration is not None):
+            raise ValueError(f"scheme {q.scheme!r}: static schemes need `calibration`, dynamic ones none")
+        if self.precision == "fp16" and self.format != "onnx":
+            raise ValueError("fp16 is exported as an fp16 ONNX only")
+        if self.target == "jetson" and self.format != "onnx":
+            raise ValueError("jetson targets take an ONNX (TensorRT builds the engine on the device)")
+        if not self.backends or not set(self.backends) <= FORMAT_BACKENDS[self.format]:
+            raise ValueError(f"backends {self.backends} do not run {self.format} bundles; "
+                             f"choose from {sorted(FORMAT_BACKENDS[self.format])}")
+        runner = ARTIFACT_RUNNER[self.format]
+        if runner not in self.backends or self.backends[0] == "torch":
+            raise ValueError(f"{self.format} bundles list {runner!r} among their backends and not 'torch' "
+                             "first (parity runs the artifact itself)")
+        p = self.parity
+        if self.precision == "int8" and (p.mae_delta is None or p.acc2_drop is None):
+            raise ValueError("int8 recipes need parity.mae_delta and parity.acc2_drop")
+        if self.precision != "int8" and p.max_abs_diff is None:
+            raise ValueError("float recipes need parity.max_abs_diff")
+        return self
+
+    @property
+    def calibrated(self) -> bool:
+        return self.quantization is not None and self.quantization.scheme in STATIC_SCHEMES
+
+
+class MissingCondition(_Strict):
+    share: float = Field(gt=0, le=1)  # fraction of the calibration samples in this condition
+    rate: float = Field(0.0, ge=0, le=1)  # LNLN drop: each token/frame lost with this probability
+    keep: str = "LAV"  # modalities present (edge_msa.data.missing.SUBSETS); the others are absent
+
+    @model_validator(mode="after")
+    def _subset(self) -> MissingCondition:
+        if self.keep not in SUBSETS:
+            raise ValueError(f"keep {self.keep!r} must be one of {SUBSETS}")
+        return self
+
+
+class CalibrationRecipe(_Strict):
+    name: str
+    description: str = ""
+    dataset: str | None = None  # None: the run's own dataset
+    path: str | None = None  # None: the run's (or the reader's default)
+    split: Literal["train", "valid", "test"] = "train"  # never the split parity is measured on
+    samples: int = Field(256, ge=1)
+    seed: int = 0
+    mix: list[MissingCondition] = Field(default_factory=lambda: [MissingCondition(share=1.0)])
+
+    @model_validator(mode="after")
+    def _shares(self) -> CalibrationRecipe:
+        total = sum(c.share for c in self.mix)
+        if not self.mix or abs(total - 1.0) > 1e-6:
+            raise ValueError(f"mix shares must add up to 1 (they add up to {total:g})")
+        return self
+
+
+Recipe = TypeVar("Recipe", ExportRecipe, CalibrationRecipe)
+
+
+def find_recipe(name_or_path: str | Path, folder: str) -> Path:
+    """A recipe file by path, or by name in `folder`/ (working directory, then the checkout)."""
+    given = Path(name_or_path)
+    if given.suffix in (".yaml", ".yml") or given.parent != Path("."):
+        if not given.is_file():
+            raise UserError(f"recipe file {given} does not exist")
+        return given
+    roots = [Path.cwd() / folder, REPO_ROOT / folder]
+    for root in roots:
+        if (root / f"{given}.yaml").is_file():
+            return root / f"{given}.yaml"
+    known = sorted({p.stem for root in roots if root.is_dir() for p in root.glob("*.yaml")})
+    raise UserError(f"no {folder} recipe named {str(given)!r}; known: {', '.join(known) or 'none'}")
+
+
+def _load(kind: type[Recipe], name_or_path: str | Path, folder: str) -> Recipe:
+    path = find_recipe(name_or_path, folder)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise UserError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path} must be a YAML mapping of recipe fields")
+    try:
+        return kind.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "recipe"
+        raise UserError(f"{path}: {where}: {first['msg'].removeprefix('Value error, ')}") from None
+
+
+def load_export_recipe(name_or_path: str | Path) -> ExportRecipe:
+    return _load(ExportRecipe, name_or_path, "export")
+
+
+def load_calibration_recipe(name_or_path: str | Path) -> CalibrationRecipe:
+    return _load(CalibrationRecipe, name_or_path, "calibration")

@@ -1,0 +1,42 @@
+"""`executorch`: runs the bundle's `model.pte` with the ExecuTorch runtime (XNNPACK delegate)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from edge_msa.export.bundle import Bundle
+from edge_msa.runtime.backends import Backend, Outputs
+
+
+class ExecuTorchBackend(Backend):
+    name = "executorch"
+
+    @staticmethod
+    def unavailable() -> str | None:
+        try:
+            import executorch.runtime  # noqa: F401
+        except ImportError:
+            return "the executorch package is not installed (pip install executorch)"
+        return None
+
+    def __init__(self, bundle: Bundle, threads: int | None = None) -> None:
+        super().__init__(bundle, threads)
+        # registers quantized_decomposed kernels: int8 embedding tables need them
+        import executorch.kernels.quantized  # noqa: F401
+        from executorch.runtime import Runtime
+
+        if threads:
+            # the runtime's pool defaults to the core count; it is process-wide
+            from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
+
+            _unsafe_reset_threadpool(threads)
+        program = Runtime.get().load_program(bundle.path("model"))
+        self.method = program.load_method("forward")
+
+    def _run(self, inputs: tuple[np.ndarray, ...]) -> Outputs:
+        score, uncertainty = self.method.execute([torch.from_numpy(a) for a in inputs])
+        return score.numpy(), uncertainty.numpy()
+
+
+BACKEND = ExecuTorchBackend

@@ -1,0 +1,34 @@
+"""`onnxruntime`: runs the bundle's `model.onnx` (fp32, fp16, Q/DQ int8 or dynamic int8)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge_msa.export.bundle import Bundle
+from edge_msa.models.base import INPUT_NAMES
+from edge_msa.runtime.backends import Backend, Outputs
+
+# CUDA when this onnxruntime build has it (onnxruntime-gpu, JetPack wheels), else the CPU
+PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+class OnnxRuntimeBackend(Backend):
+    name = "onnxruntime"
+
+    def __init__(self, bundle: Bundle, threads: int | None = None) -> None:
+        super().__init__(bundle, threads)
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        options.log_severity_level = 3  # warnings about unused initializers are noise to a user
+        providers = [p for p in PROVIDERS if p in ort.get_available_providers()]
+        self.session = ort.InferenceSession(str(bundle.path("model")), options, providers=providers)
+
+    def _run(self, inputs: tuple[np.ndarray, ...]) -> Outputs:
+        score, uncertainty = self.session.run(None, dict(zip(INPUT_NAMES, inputs, strict=True)))
+        return score, uncertainty
+
+
+BACKEND = OnnxRuntimeBackend
