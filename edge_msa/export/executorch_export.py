@@ -1,0 +1,52 @@
+"""ExecuTorch: torch.export -> (PT2E int8) -> XNNPACK partitioner -> `.pte`.
+
+Reports what XNNPACK took: executorch 1.5.1 leaves layer_norm, embeddings, gathers and some
+reductions to the portable kernels (STACK.md), which matters for latency on a phone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from edge_msa.export.recipes import ExportRecipe
+from edge_msa.quantize.pt2e import quantize_pt2e
+
+PTE, PT2 = "model.pte", "model.pt2"
+
+
+def delegation_summary(graph_module: torch.fx.GraphModule) -> dict:
+    """Delegated vs portable op counts of a lowered program, portable ones by operator."""
+    from executorch.devtools.backend_debug import get_delegation_info
+
+    info = get_delegation_info(graph_module)
+    left = {op: b.non_delegated for op, b in sorted(info.delegation_by_operator.items())
+            if b.non_delegated and op != "getitem"}
+    return {"backend": "XnnpackBackend", "delegated_subgraphs": info.num_delegated_subgraphs,
+            "delegated_ops": info.num_delegated_nodes, "non_delegated_ops": sum(left.values()),
+            "non_delegated_by_op": left}
+
+
+def export_executorch(model: torch.nn.Module, recipe: ExportRecipe, example: tuple[torch.Tensor, ...],
+                      calibration: list[tuple[torch.Tensor, ...]] | None, out: Path) -> dict:
+    """Write model.pte (and model.pt2) into `out`; returns {"files": {name: role}, "delegation"}."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
+
+    q = recipe.quantization
+    module = model.eval()
+    if q is not None:
+        module = quantize_pt2e(model, example, calibration, dynamic=q.scheme == "pt2e-dynamic",
+                               per_channel=q.per_channel, embeddings=q.embeddings, keep_float=q.keep_float)
+    program = torch.export.export(module, example)
+    files = {PTE: "model"}
+    if recipe.reference_program:
+        torch.export.save(program, str(out / PT2))
+        files[PT2] = "reference"
+    edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+    delegation = delegation_summary(edge.exported_program().graph_module)
+    # quant fusion turns the leftover dequantize -> embedding into embedding_byte (int8 table)
+    executorch_program = edge.to_executorch(ExecutorchBackendConfig(do_quant_fusion_and_const_prop=True))
+    (out / PTE).write_bytes(executorch_program.buffer)
+    return {"files": files, "delegation": delegation}
