@@ -7,6 +7,10 @@ that raises.
 
 from __future__ import annotations
 
+import atexit
+import functools
+import shutil
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -64,26 +68,38 @@ def write_media(path: Path, frames: list[np.ndarray] | None, fps: float, wave: n
     return path
 
 
-class ModelBackend:
-    """A real (tiny, untrained) MSAModel run eagerly, behind the backend's predict interface."""
+@functools.lru_cache(maxsize=1)
+def tiny_bundle() -> Path:
+    """A real int8 ONNX bundle of a tiny (untrained) live-spec model, exported once per test session."""
+    import torch
 
-    def __init__(self, seed: int = 0) -> None:
-        import torch
+    from edge_msa.export.pipeline import export_run
+    from edge_msa.models import create_model
+    from edge_msa.train.run import save_run
 
-        from edge_msa.models import create_model
+    root = Path(tempfile.mkdtemp(prefix="edge-msa-runtime-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    torch.manual_seed(0)
+    save_run(root / "run", create_model("mean_pool_mlp-tiny", LIVE), {"data": {"dataset": "synthetic"}})
+    export_run(root / "run", "onnx-cpu-int8", root / "bundle", progress=False)
+    return root / "bundle"
 
-        torch.manual_seed(seed)
-        self.model = create_model("mean_pool_mlp-tiny", LIVE).eval()
-        self.spec = LIVE
-        self.calls = 0
+
+def tiny_backend():
+    from edge_msa.runtime.backends import load_backend
+
+    return load_backend(tiny_bundle(), "auto", threads=1)
+
+
+class CountingBackend:
+    """Counts the calls to a real backend (how many model runs an event costs)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.calls = inner, 0
 
     def predict(self, inputs):
-        import torch
-
         self.calls += 1
-        with torch.no_grad():
-            score, unc = self.model(*(torch.from_numpy(np.ascontiguousarray(x)) for x in inputs))
-        return score.numpy(), unc.numpy()
+        return self.inner.predict(inputs)
 
 
 # ---- fault injection ----

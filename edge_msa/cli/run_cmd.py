@@ -14,8 +14,6 @@ from typing import Annotated
 
 import typer
 
-from edge_msa.errors import UserError
-
 BUNDLE_HELP = "Bundle folder written by `edge-msa export` (default: the bundle shipped in the package)."
 BACKEND_HELP = ("Backend that runs the bundle (torch, onnxruntime, executorch, tensorrt); "
                 "default: the bundle's first.")
@@ -54,13 +52,15 @@ def _write_json(path: Path | None, summary) -> None:
         path.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
 
 
-def _execute(config, sensors, bundle, backend, fast, duration_s, json_out, sinks=None):
+def _execute(config, bundle, fast, duration_s, json_out, **inputs):
+    """Check the inputs (cheap, clear errors), open the bundle, run, summarise."""
     from rich.console import Console
 
-    from edge_msa.runtime.launch import build_pipeline, open_bundle
+    from edge_msa.runtime.launch import build_pipeline, build_sensors, open_bundle
 
-    runner, spec, scale = open_bundle(bundle, backend, config.backend_threads)
-    pipeline = build_pipeline(config, sensors, runner, spec, scale, fast=fast, sinks=sinks)
+    sensors = build_sensors(config, fast=fast, **inputs)
+    runner, spec, scale = open_bundle(bundle, config.backend, config.backend_threads)
+    pipeline = build_pipeline(config, sensors, runner, spec, scale, fast=fast)
     if pipeline.http is not None:
         Console(stderr=True).print(f"events at {pipeline.http.url}/latest and {pipeline.http.url}/events")
     summary = pipeline.run(duration_s)
@@ -97,28 +97,12 @@ def run(
 ) -> None:
     """Live sentiment from a person talking: camera/video + mic/audio + speech recognition."""
     from edge_msa.runtime.config import load_config
-    from edge_msa.runtime.launch import build_sensors
 
     cfg = load_config(config).with_overrides(**{
         "sinks.jsonl": str(jsonl) if jsonl else None, "sinks.overlay": str(overlay) if overlay else None,
         "sinks.console": console, "sinks.http.enabled": True if http is not None else None,
         "sinks.http.port": http, "scheduler.interval_s": interval, "backend": backend})
-    rate = None if cfg.sinks.overlay else _vision_rate(bundle)
-    sensors = build_sensors(cfg, video=video, camera=camera, audio=audio, mic=mic, fast=fast,
-                            vision_rate_hz=rate)
-    _execute(cfg, sensors, bundle, cfg.backend, fast, duration, json_out)
-
-
-def _vision_rate(bundle: Path | None) -> float:
-    """Frames the model reads per second: decode only those when no overlay needs every frame."""
-    from edge_msa.export.bundle import read_manifest
-    from edge_msa.runtime.launch import default_bundle_path
-
-    path = bundle if bundle is not None else default_bundle_path()
-    try:
-        return read_manifest(path).feature_spec.vision.rate_hz
-    except UserError:
-        return 0.0  # the real error comes, worded for the user, when the bundle is opened
+    _execute(cfg, bundle, fast, duration, json_out, video=video, camera=camera, audio=audio, mic=mic)
 
 
 def demo(
@@ -132,17 +116,12 @@ def demo(
 ) -> None:
     """Run the whole pipeline on the bundled clip (one actor, six emotions); print and save the events."""
     from edge_msa.runtime.config import RuntimeConfig
-    from edge_msa.runtime.launch import build_sensors, demo_clip_path
+    from edge_msa.runtime.launch import demo_clip_path
 
-    clip = demo_clip_path()
-    if not clip.is_file():
-        raise UserError(f"the demo clip is missing from this installation ({clip})")
     cfg = RuntimeConfig().with_overrides(**{
         "sinks.jsonl": str(jsonl), "sinks.overlay": str(overlay) if overlay else None,
         "sinks.console": "lines", "backend": backend})
-    rate = None if overlay else _vision_rate(bundle)
-    sensors = build_sensors(cfg, video=clip, fast=not realtime, vision_rate_hz=rate)
-    summary = _execute(cfg, sensors, bundle, backend, not realtime, None, json_out)
+    summary = _execute(cfg, bundle, not realtime, None, json_out, video=demo_clip_path())
     typer.echo(f"wrote {summary.events} events to {jsonl}" + (f" and the annotated video to {overlay}"
                                                                if overlay else ""))
 

@@ -24,8 +24,9 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 
 def default_bundle_path() -> Path:
-    """The bundle shipped in the package (int8, made by `edge-msa export`)."""
-    return ASSETS / "default"
+    """The bundle shipped in the package: the default model as ExecuTorch int8 (its ONNX fp32 and
+    int8 siblings lie next to it; recipe: export/default/train.yaml)."""
+    return ASSETS / "default" / "executorch-int8"
 
 
 def demo_clip_path() -> Path:
@@ -47,9 +48,8 @@ def open_bundle(bundle: str | Path | None, backend: str | None, threads: int | N
 
 
 def build_sensors(config: RuntimeConfig, *, video: Path | None = None, camera: str | None = None,
-                  audio: Path | None = None, mic: str | None = None, fast: bool = False,
-                  vision_rate_hz: float | None = None) -> Sensors:
-    """The sources of a run. `vision_rate_hz`: decode only frames on that grid (no overlay)."""
+                  audio: Path | None = None, mic: str | None = None, fast: bool = False) -> Sensors:
+    """The sources of a run (files are probed here: a bad file fails before anything starts)."""
     if video is not None and camera is not None:
         raise UserError("--video and --camera both name the video input: pick one")
     if audio is not None and mic is not None:
@@ -59,7 +59,7 @@ def build_sensors(config: RuntimeConfig, *, video: Path | None = None, camera: s
     if video is not None:
         info = media.probe(video)
         if info.has_video:
-            sensors.video = FileVideoSource(video, fps=vision_rate_hz)
+            sensors.video = FileVideoSource(video)
             sensors.video_fps = info.fps or 30.0
         else:
             sensors.video_absent = f"{Path(video).name} has no video track"

@@ -30,9 +30,9 @@ class FileAudioSource:
 class FileVideoSource:
     live = False
 
-    def __init__(self, path: str | Path, fps: float | None = None, name: str = "video-file") -> None:
-        self.path, self.fps, self.name = Path(path), fps, name  # fps None: every frame
+    def __init__(self, path: str | Path, name: str = "video-file") -> None:
+        self.path, self.name = Path(path), name
 
     def stream(self, clock: Clock) -> Iterator[VideoFrame]:
-        for t, image in media.iter_video_frames(self.path, self.fps):
+        for t, image in media.iter_video_frames(self.path):
             yield VideoFrame(t, image)
