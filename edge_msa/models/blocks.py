@@ -75,8 +75,10 @@ class TransformerLayer(nn.Module):
     def __init__(self, d: int, heads: int, ffn: int, dropout: float = 0.1, cross: bool = False) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(d)
-        self.attn = Attention(d, heads, dropout)
-        self.cross = Attention(d, heads, dropout) if cross else None
+        # no dropout on attention probabilities: over 300-500 frames its B x H x T x T mask cost
+        # more than the rest of a tiny layer; residual and feed-forward dropout remain
+        self.attn = Attention(d, heads)
+        self.cross = Attention(d, heads) if cross else None
         self.norm_q = nn.LayerNorm(d) if cross else None
         self.norm_ctx = nn.LayerNorm(d) if cross else None
         self.norm2 = nn.LayerNorm(d)
