@@ -1,7 +1,7 @@
 """`edge-msa profile BUNDLE` end to end on real bundles: ONNX and ExecuTorch, operators, stages, errors.
 
-The bundles are written by the real export pipeline from a tiny untrained run (synthetic data:
-the profiler measures time, not accuracy), with a 16-sample parity check to stay fast.
+The bundles are the export tests' own (`export_helpers.bundle`: the real export pipeline on a tiny
+run trained on real VADER sentences), built once per test process.
 """
 
 from __future__ import annotations
@@ -9,31 +9,17 @@ from __future__ import annotations
 import json
 
 import pytest
+from export_helpers import bundle
 
 from edge_msa.cli import main
-from edge_msa.export.pipeline import export_run
-from edge_msa.export.recipes import load_export_recipe
-from edge_msa.features.spec import LIVE
-from edge_msa.models import create_model
 from edge_msa.profile.report import load_result
-from edge_msa.train.run import save_run
 
-RECIPES = ("onnx-cpu-fp32", "android-xnnpack-fp32")
 QUICK = ("--backend", "onnxruntime", "--runs", "1", "--warmup", "0")
 
 
 @pytest.fixture(scope="module")
-def bundles(tmp_path_factory):
-    root = tmp_path_factory.mktemp("profile")
-    run = save_run(root / "run", create_model("mean_pool_mlp-tiny", LIVE),
-                   {"scale": "mosi", "data": {"dataset": "synthetic", "split_seed": 0}})
-    out = {}
-    for name in RECIPES:
-        recipe = load_export_recipe(name)
-        recipe = recipe.model_copy(update={"parity": recipe.parity.model_copy(update={"samples": 16})})
-        export_run(run, recipe, root / name, progress=False)
-        out[name] = root / name
-    return out
+def bundles():
+    return {name: bundle(name) for name in ("onnx-cpu-fp32", "android-xnnpack-fp32")}
 
 
 def profile(args, tmp_path, capsys) -> tuple[int, dict | None, str]:

@@ -31,8 +31,8 @@ def profile_stages(media_path: str | Path, bundle_dir: str | Path, config: str |
     if not media.is_file():
         raise UserError(f"--stages: media file {media} does not exist")
     cfg = load_config(config).with_overrides(**{"sinks.console": "off"})
-    backend, spec, scale = open_bundle(bundle_dir, None, cfg.backend_threads)
-    sensors = build_sensors(cfg, video=media, fast=True, vision_rate_hz=spec.vision.rate_hz)
+    sensors = build_sensors(cfg, video=media, fast=True)  # same order as `edge-msa run`: cheap checks first
+    backend, spec, scale = open_bundle(bundle_dir, cfg.backend, cfg.backend_threads)
     summary = build_pipeline(cfg, sensors, backend, spec, scale, fast=True).run()
     if summary.errors:
         raise UserError(f"--stages: the pipeline failed on {media}: {summary.errors[0]}")
