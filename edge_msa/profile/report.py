@@ -63,6 +63,12 @@ def load_result(path: str | Path) -> ProfileResult:
         raise UserError(f"{p}: malformed profile result: {str(e).splitlines()[1:3]}") from None
 
 
+def _bundle_label(bundle: dict) -> str:
+    """Bundles are named by their recipe: add the model so two models' bundles stay apart."""
+    name = bundle.get("name", "?")
+    return f"{name} ({bundle['model']})" if bundle.get("model") else name
+
+
 def comparison_rows(results: list[ProfileResult]) -> list[dict]:
     """One row per (device, bundle, backend) that ran."""
     rows = []
@@ -72,7 +78,7 @@ def comparison_rows(results: list[ProfileResult]) -> list[dict]:
                 continue
             rows.append({
                 "device": r.device_profile or r.device.get("device_id", "?"),
-                "bundle": r.bundle.get("name", "?"),
+                "bundle": _bundle_label(r.bundle),
                 "precision": r.bundle.get("precision", "?"),
                 "backend": b.backend,
                 "threads": r.settings.get("threads"),
