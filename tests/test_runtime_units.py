@@ -246,6 +246,25 @@ def test_jsonl_sink_round_trip(tmp_path):
     assert [e.index for e in events] == [0, 1] and events[1].label == "negative"
 
 
+def test_console_shows_health_evidence_and_one_line_per_event():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from edge_msa.runtime.sinks.console import ConsoleSink, score_bar
+
+    out = Console(file=StringIO(), width=160)
+    health = {"video": {"state": "failed", "error": "unplugged"}}
+    sink = ConsoleSink("lines", health=lambda: health, console=out)
+    sink.emit(make_event())
+    line = out.file.getvalue()
+    assert line.count("\n") == 1 and "text +1.50" in line and "ill disposed" in line
+    out.print(sink.render())
+    view = out.file.getvalue()[len(line):]
+    assert "video: failed" in view and "+1.50" in view and "+0.40" in view and "positive" in view
+    assert score_bar(3.0, 3.0, 5) == "--|-#" and score_bar(-9, 3.0, 5) == "#-|--"
+
+
 def test_http_sink_serves_latest_events_and_health():
     sink = HttpSink(port=0, keep=2, health=lambda: {"video": {"state": "ok"}})
     try:

@@ -26,10 +26,10 @@ CONFIG_HELP = "Pipeline config (YAML, e.g. runtime/default.yaml or runtime/jetso
 def _print_summary(summary, console) -> None:
     from rich.table import Table
 
-    rtf = f"{summary.rtf:.3f}" if summary.rtf is not None else "n/a"
     labels = ", ".join(f"{k} {v}" for k, v in sorted(summary.labels.items())) or "none"
+    speed = f": real-time factor {summary.rtf:.3f}" if summary.fast and summary.rtf is not None else ""
     console.print(f"{summary.events} events ({labels}) over {summary.media_s:.1f} s of stream in "
-                  f"{summary.wall_s:.1f} s: real-time factor {rtf}")
+                  f"{summary.wall_s:.1f} s{speed}", soft_wrap=True)
     table = Table(title="per-stage latency (ms)", title_justify="left")
     for col in ("stage", "count", "p50", "p95", "max"):
         table.add_column(col, justify="left" if col == "stage" else "right")
@@ -105,6 +105,28 @@ def run(
     _execute(cfg, bundle, fast, duration, json_out, video=video, camera=camera, audio=audio, mic=mic)
 
 
+def _print_acted(jsonl: Path, clip: Path) -> None:
+    """Beside each event, what the actor meant and what CREMA-D's raters read from voice and face."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from edge_msa.features.spec import MODALITIES
+    from edge_msa.runtime.sinks.jsonl import read_jsonl
+
+    segments = json.loads((clip.parent / "clips.json").read_text())["segments"]
+    table = Table(title="the clip's acted emotions (crowd majority: voice only / face only)",
+                  title_justify="left")
+    for col in ("time s", "acted", "crowd voice", "crowd face", "label", "score", "text", "voice", "face"):
+        table.add_column(col)
+    for e in read_jsonl(jsonl):
+        seg = max(segments, key=lambda s: min(e.end, s["end_s"]) - max(e.start, s["start_s"]))
+        crowd = seg["crowd_majority"]
+        said = [f"{e.evidence[m].score:+.2f}" if e.evidence[m].present else "-" for m in MODALITIES]
+        table.add_row(f"{e.start:.1f}-{e.end:.1f}", seg["emotion"], crowd["voice"]["emotion"],
+                      crowd["face"]["emotion"], e.label, f"{e.score:+.2f}", *said)
+    Console().print(table)
+
+
 def demo(
     bundle: Annotated[Path | None, typer.Option("--bundle", help=BUNDLE_HELP)] = None,
     backend: Annotated[str | None, typer.Option("--backend", help=BACKEND_HELP)] = None,
@@ -122,6 +144,7 @@ def demo(
         "sinks.jsonl": str(jsonl), "sinks.overlay": str(overlay) if overlay else None,
         "sinks.console": "lines", "backend": backend})
     summary = _execute(cfg, bundle, not realtime, None, json_out, video=demo_clip_path())
+    _print_acted(jsonl, demo_clip_path())
     typer.echo(f"wrote {summary.events} events to {jsonl}" + (f" and the annotated video to {overlay}"
                                                                if overlay else ""))
 

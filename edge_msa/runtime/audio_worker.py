@@ -180,7 +180,7 @@ class AudioWorker(threading.Thread):
             self._signal_t = self.position
         muted = self.position - self._signal_t > self.mute_after_s
         every = self.fallback_interval_s if muted else self.interval_s
-        if every and self.position - self._last_tick >= every:
+        if every and self.position - self._last_tick >= every and not self.stop.is_set():
             self._tick(muted)
 
     def span(self) -> float:
@@ -191,9 +191,14 @@ class AudioWorker(threading.Thread):
         for seg in self.vad.flush() if self._origin is not None else []:
             self._utterance(self._origin + seg.start_s, self._origin + seg.end_s)
 
+    def prepare(self) -> None:
+        """Build the decoder and load the VAD before the clock starts, not during the first utterance."""
+        self._ensure_asr()
+        self.vad.push(np.zeros(512, np.float32))
+        self.vad.reset()
+
     def run(self) -> None:
         try:
-            self._ensure_asr()  # build the decoder before the first utterance, not during it
             while not self.stop.is_set():
                 chunk = self.chunks.get(0.1)
                 if chunk is None:

@@ -13,6 +13,10 @@ import time
 
 class Clock:
     def __init__(self) -> None:
+        self.restart()
+
+    def restart(self) -> None:
+        """Time 0 is now (the run starts: warm-up before it must not eat into paced media)."""
         self._t0 = time.monotonic()
 
     def now(self) -> float:

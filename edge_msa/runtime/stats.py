@@ -17,6 +17,11 @@ class StageStats:
         self._count: dict[str, int] = {}
         self._lock = threading.Lock()
 
+    def reset(self) -> None:
+        with self._lock:
+            self._ms.clear()
+            self._count.clear()
+
     def add(self, stage: str, ms: float) -> None:
         with self._lock:
             if stage not in self._ms:

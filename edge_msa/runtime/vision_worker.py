@@ -59,6 +59,13 @@ class VisionWorker(threading.Thread):
         self.health.beat(FACE)
         return feat
 
+    def prepare(self) -> None:
+        """Run the face model once (its runtimes initialise lazily) before the clock starts."""
+        if self.featurizer is not None:
+            self.featurizer.process(np.zeros((240, 320, 3), np.uint8), 0.0)
+            if hasattr(self.featurizer, "reset"):
+                self.featurizer.reset()
+
     def _wait_for_audio(self, t: float) -> None:
         while (self.audio_position is not None and t > self.audio_position() + self.max_lead_s
                and not self.stop.wait(0.01)):
@@ -76,7 +83,8 @@ class VisionWorker(threading.Thread):
         self.position = self.last_t = frame.t
         if self.first_t is None:
             self.first_t = self._last_tick = frame.t
-        if self.audio_lost(frame.t) and self.position - self._last_tick >= self.fallback_interval_s:
+        due = self.position - self._last_tick >= self.fallback_interval_s
+        if due and not self.stop.is_set() and self.audio_lost(frame.t):
             start = max(self.position - self.window_s, self._last_tick)
             self.posted(self.position)
             self.requests.put(WindowRequest("interval", start, self.position, None,

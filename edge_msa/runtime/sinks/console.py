@@ -41,7 +41,7 @@ class ConsoleSink:
         self._recent: deque[SentimentEvent] = deque(maxlen=keep)
         self._live = None
         if mode == "live":
-            self._live = Live(get_renderable=self._render, console=self.console,
+            self._live = Live(get_renderable=self.render, console=self.console,
                               refresh_per_second=4, transient=False)
             self._live.start()
 
@@ -55,7 +55,8 @@ class ConsoleSink:
         if self._live is None:
             self.console.print(f"[dim]{message}[/dim]", highlight=False)
 
-    def _render(self):
+    def render(self):
+        """The live view: health of every source, then the recent events with their evidence."""
         health = Table.grid(padding=(0, 2))
         row = []
         for name, h in self._health().items():

@@ -65,11 +65,14 @@ class HttpSink:
                 url = urlparse(self.path)
                 status, body = sink._answer(url.path, parse_qs(url.query))
                 data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the client left: nothing to tell it
+                    pass
 
             def log_message(self, *args) -> None:  # keep the console view clean
                 pass
