@@ -21,7 +21,7 @@ import numpy as np
 
 from edge_msa.features.audio import SAMPLE_RATE, AudioFeaturizer
 from edge_msa.features.spec import FeatureSpec
-from edge_msa.runtime.health import Backoff, HealthMonitor
+from edge_msa.runtime.health import OK, Backoff, HealthMonitor
 from edge_msa.runtime.perception.asr import ASREngine
 from edge_msa.runtime.perception.vad import VADConfig, VoiceActivity
 from edge_msa.runtime.scheduler import WindowRequest
@@ -74,7 +74,7 @@ class AudioWorker(threading.Thread):
         self.first_t = self.last_t = 0.0
         self.finished = False
         if asr_factory is not None:
-            health.register(ASR, timeout_s=math.inf, state="ok")
+            health.register(ASR, timeout_s=math.inf, state=OK)
 
     # ---- speech recognition, guarded: any engine failure masks text, never stops audio ----
     def _asr_call(self, fn, *args):

@@ -61,8 +61,7 @@ class RunSummary:
 
     def to_dict(self) -> dict:
         return {"fast": self.fast, "events": self.events, "media_s": self.media_s, "wall_s": self.wall_s,
-                "rtf": self.rtf,
-                "labels": self.labels, "stages": self.stages, "health": self.health,
+                "rtf": self.rtf, "labels": self.labels, "stages": self.stages, "health": self.health,
                 "dropped": self.dropped, "errors": self.errors}
 
 
@@ -226,6 +225,8 @@ class Pipeline:
             if worker is not None:
                 worker.prepare()
         self.stats.reset()  # warm-up is not a stage latency
+        if self.console is not None:
+            self.console.start()
         self.clock.restart()
         t0 = time.perf_counter()
         stages = self._stages()
@@ -259,6 +260,8 @@ class Pipeline:
             wall = time.perf_counter() - t0
             for sink in self.sinks:
                 sink.close()
+            if self.overlay is not None and self.overlay.error:
+                self.errors.append(self.overlay.error)
         return self._summary(wall)
 
     @staticmethod

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from edge_msa.features.spec import FeatureSpec
-from edge_msa.runtime.health import HealthMonitor
+from edge_msa.runtime.health import OK, HealthMonitor
 from edge_msa.runtime.scheduler import WindowRequest
 from edge_msa.runtime.sources.base import TIMEOUT, ItemQueue, VideoFrame
 from edge_msa.runtime.stats import StageStats
@@ -47,7 +47,7 @@ class VisionWorker(threading.Thread):
         self.first_t: float | None = None
         self.last_t = 0.0
         if featurizer is not None:
-            health.register(FACE, timeout_s=math.inf, state="ok")
+            health.register(FACE, timeout_s=math.inf, state=OK)
 
     def _features(self, frame: VideoFrame) -> np.ndarray | None:
         try:

@@ -43,6 +43,10 @@ class ConsoleSink:
         if mode == "live":
             self._live = Live(get_renderable=self.render, console=self.console,
                               refresh_per_second=4, transient=False)
+
+    def start(self) -> None:
+        """Show the live view (the run starts)."""
+        if self._live is not None:
             self._live.start()
 
     def emit(self, event: SentimentEvent) -> None:

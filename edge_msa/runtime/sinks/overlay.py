@@ -98,6 +98,7 @@ class OverlaySink:
         self._last_pts = -1
         self._t0: float | None = None
         self.frames_written = 0
+        self.error = ""  # why writing stopped (frames are then consumed and dropped: never block the run)
         self._thread = threading.Thread(target=self._write_loop, name="overlay-sink", daemon=True)
         self._thread.start()
 
@@ -146,9 +147,13 @@ class OverlaySink:
                 break
             if item is TIMEOUT:
                 continue
-            while item.t > self._ready_until() and not self._stop.is_set():
+            while item.t > self._ready_until() and not self._stop.is_set() and not self.error:
                 self._stop.wait(0.01)
-            self._write(item)
+            if not self.error:
+                try:
+                    self._write(item)
+                except (av.FFmpegError, OSError) as e:
+                    self.error = f"overlay {self.path}: {e}"
 
     def close(self) -> None:
         """Write what is queued (everything is decided now), finish the file."""
@@ -156,6 +161,9 @@ class OverlaySink:
         self._queue.close()
         self._thread.join()
         if self._container is not None:
-            for packet in self._stream.encode(None):
-                self._container.mux(packet)
-            self._container.close()
+            try:
+                if not self.error:
+                    for packet in self._stream.encode(None):
+                        self._container.mux(packet)
+            finally:
+                self._container.close()
