@@ -1,6 +1,7 @@
 """`edge-msa train`: train a registered model on a dataset and write a run folder.
 
     edge-msa train --model text_baseline --dataset vader-movie --data ../shared/data --out runs/tb
+    edge-msa train --recipe export/default/train.yaml --out runs/default --bundles edge_msa/assets/default
 
 The checkpoint is selected on the validation split; the test split (when the data has one) is
 scored once, on that checkpoint. `edge-msa eval RUN` scores a run (or a bundle) again, also
@@ -47,10 +48,16 @@ def check_data_path(data: Path | None) -> None:
 
 
 def train(
-    model: Annotated[str, typer.Option("--model", help="Model family or preset (`edge-msa models`).")],
-    dataset: Annotated[str, typer.Option("--dataset", help=DATASET_HELP)],
     out: Annotated[Path, typer.Option("--out", help="Run folder to write (config.json, model.safetensors, "
                                                     "metrics.json).")],
+    model: Annotated[str | None, typer.Option("--model", help="Model family or preset (`edge-msa models`).")]
+    = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", help=DATASET_HELP)] = None,
+    recipe: Annotated[Path | None, typer.Option("--recipe", help="Training recipe YAML (e.g. "
+                                                "export/default/train.yaml): model, data mix, distillation, "
+                                                "export; replaces --model/--dataset.")] = None,
+    bundles: Annotated[Path | None, typer.Option("--bundles", help="With --recipe: also export the recipe's "
+                                                 "bundles into this folder.")] = None,
     data: Annotated[Path | None, typer.Option("--data", help=DATA_HELP)] = None,
     spec: Annotated[str | None, typer.Option("--spec", help=SPEC_HELP)] = None,
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow loading an MMSA .pkl (a pickle "
@@ -89,6 +96,12 @@ def train(
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
         raise UserError(f"{out} exists and is not empty; pass --force to write into it")
+    if recipe is not None:
+        return train_from_recipe(recipe, out, data, bundles, json_out)
+    if model is None or dataset is None:
+        raise UserError("name --model and --dataset, or a --recipe")
+    if bundles is not None:
+        raise UserError("--bundles needs --recipe")
     if max_train is not None and max_train < 1:
         raise UserError("--max-train must be at least 1")
     resolve(model)  # an unknown model name fails before any data is read
@@ -110,6 +123,30 @@ def train(
     print_metrics(rows, "split", f"{model} on {dataset}: epoch {result['best_epoch']} of "
                                  f"{result['epochs_run']} (selected by valid {select})")
     typer.echo(f"wrote {out}")
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=2))
+
+
+def train_from_recipe(recipe: Path, out: Path, data: Path | None, bundles: Path | None,
+                      json_out: Path | None) -> None:
+    """`--recipe`: the whole recipe (`edge_msa.train.recipe`), then its bundles when asked."""
+    import json
+
+    from edge_msa.train.recipe import export_bundles, load_train_recipe, train_recipe
+    from edge_msa.train.sweep import print_metrics
+
+    check_data_path(data)
+    config = load_train_recipe(recipe)
+    result = train_recipe(config, out, data_path=data)
+    rows = {f"{n} / valid": m for n, m in result["valid"].items()}
+    rows |= {f"{n} / test": m for n, m in result["test"].items()}
+    print_metrics(rows, "corpus / split", f"recipe {config.name}: epoch {result['best_epoch']} "
+                                          f"(selected by {result['selected']['by']})")
+    typer.echo(f"wrote {out}")
+    if bundles is not None:
+        result["bundles"] = export_bundles(config, out, bundles, data_path=data)
+        for name, info in result["bundles"].items():
+            typer.echo(f"wrote {bundles / name} ({info['bytes'] / 1e6:.2f} MB)")
     if json_out is not None:
         json_out.write_text(json.dumps(result, indent=2))
 

@@ -1,0 +1,343 @@
+"""Training recipes (`export/default/train.yaml`): one typed file -> one run -> bundles.
+
+    edge-msa train --recipe export/default/train.yaml --out runs/default --bundles edge_msa/assets/default
+
+A recipe names a model and its overrides, an expression prior file (face), a weighted mix of
+corpora (`edge_msa.data.mix`: each batch from one corpus, shares by sampling), an optional MMSLF
+teacher (prediction distillation on the rows that have text), the optimiser settings and the
+export recipes of the bundles to write. The checkpoint is selected on the mean Pearson r over
+the corpora's validation splits; test splits (where a corpus has one) are scored once, at the end.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from edge_msa.data.batch import MSAData
+from edge_msa.data.mix import MixPart, mixed_batches, rescale, rows_per_epoch
+from edge_msa.errors import UserError
+from edge_msa.features.spec import LIVE, FeatureSpec
+from edge_msa.models.base import MSAModel
+from edge_msa.models.heads import score_error_loss
+from edge_msa.train.evaluate import predict, trim_padding
+from edge_msa.train.metrics import msa_metrics
+
+SCALE = "mosi"
+MODALITY_ROWS = {"text": "text_mask", "audio": "audio_mask", "vision": "vision_mask"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PartConfig(_Strict):
+    name: str
+    dataset: str
+    weight: float = Field(gt=0)
+    label_scale: float = Field(1.0, gt=0)
+
+
+class DataConfig(_Strict):
+    path: str | None = None
+    split_seed: int = 0
+    rows_per_epoch: int = Field(ge=1)
+    parts: list[PartConfig] = Field(min_length=1)
+
+
+class DistillConfig(_Strict):
+    teacher: str | None = None
+    prediction: float = Field(1.0, ge=0)
+
+
+class TrainConfig(_Strict):
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(gt=0)
+    text_lr: float | None = Field(None, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_frac: float = Field(0.1, ge=0, lt=1)
+    grad_clip: float = Field(1.0, gt=0)
+
+
+class ExportConfig(_Strict):
+    parity_dataset: str
+    calibration_samples: int = Field(256, ge=1)
+    bundles: dict[str, str] = Field(min_length=1)  # bundle folder name -> export recipe path
+
+
+class FacePrior(_Strict):
+    sources: list[str] = Field(min_length=1)
+    alpha: float = 1.0
+    action_units: dict[str, dict]
+    weights: dict[str, float] = Field(min_length=1)
+
+
+class TrainRecipe(_Strict):
+    name: str
+    seed: int = 0
+    model: str
+    overrides: dict = Field(default_factory=dict)
+    face_prior: str | None = None  # path relative to the recipe file
+    data: DataConfig
+    distill: DistillConfig = Field(default_factory=DistillConfig)
+    train: TrainConfig
+    export: ExportConfig | None = None
+    source: Path | None = Field(None, exclude=True)  # the file it was read from
+
+    def resolve(self, rel: str) -> Path:
+        """A path named in the recipe: relative to the recipe's folder."""
+        path = Path(rel)
+        return path if path.is_absolute() or self.source is None else self.source.parent / path
+
+    def resolve_teacher(self) -> Path:
+        """The teacher run: as written (relative to the working directory), else next to the recipe."""
+        path = Path(self.distill.teacher)
+        if not path.is_dir() and not path.is_absolute() and self.source is not None:
+            path = self.source.parent / path
+        if not path.is_dir():
+            raise UserError(f"teacher run {self.distill.teacher} does not exist (train it with "
+                            "`edge-msa distill-teacher`, or set distill.teacher: null)")
+        return path
+
+    def prior(self) -> FacePrior | None:
+        return None if self.face_prior is None else load_face_prior(self.resolve(self.face_prior))
+
+
+def _load_yaml(path: Path, what: str) -> dict:
+    if not path.is_file():
+        raise UserError(f"{what} {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise UserError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping at the top level")
+    return raw
+
+
+def _validated(cls, raw: dict, path: Path):
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "recipe"
+        raise UserError(f"{path}: {where}: {first['msg']}") from None
+
+
+def load_face_prior(path: str | Path) -> FacePrior:
+    path = Path(path)
+    return _validated(FacePrior, _load_yaml(path, "face prior"), path)
+
+
+def load_train_recipe(path: str | Path) -> TrainRecipe:
+    path = Path(path)
+    recipe = _validated(TrainRecipe, _load_yaml(path, "training recipe"), path)
+    recipe.source = path
+    if recipe.distill.teacher is not None and recipe.distill.prediction == 0:
+        raise UserError(f"{path}: distill.prediction is 0 but a teacher is named (set teacher: null)")
+    return recipe
+
+
+def build_model(recipe: TrainRecipe, spec: FeatureSpec = LIVE) -> MSAModel:
+    from edge_msa.models.registry import create_model
+
+    prior = recipe.prior()
+    extra = {} if prior is None else {"expression_prior": prior.weights, "prior_alpha": prior.alpha}
+    return create_model(recipe.model, spec, **{**recipe.overrides, **extra})
+
+
+def load_parts(recipe: TrainRecipe, spec: FeatureSpec,
+               path: str | Path | None) -> dict[str, dict[str, MSAData]]:
+    """{part name: {split: data}} with labels on the MOSI scale."""
+    from edge_msa.data.datasets import load_dataset
+
+    path = path if path is not None else recipe.data.path
+    out = {}
+    for p in recipe.data.parts:
+        splits = load_dataset(p.dataset, path, spec, seed=recipe.data.split_seed)
+        out[p.name] = {s: rescale(d, p.label_scale, SCALE) for s, d in splits.items()}
+    return out
+
+
+def modalities(recipe: TrainRecipe, parts: dict[str, dict[str, MSAData]], model: MSAModel) -> dict:
+    """Per modality: where its signal comes from ("learned" with the corpora, "prior", "absent")."""
+    out = {}
+    for m, mask in MODALITY_ROWS.items():
+        taught = [n for n, s in parts.items() if float(getattr(s["train"], mask).sum()) > 0]
+        if m == "vision" and getattr(model, "vision_gate", 1.0) == 0.0:
+            taught = []  # the learned path never reads vision
+        if taught:
+            out[m] = {"signal": "learned", "data": taught}
+        elif m == "vision" and recipe.face_prior is not None:
+            out[m] = {"signal": "prior", "data": [str(recipe.face_prior)],
+                      "sources": recipe.prior().sources}
+        else:
+            out[m] = {"signal": "absent", "data": []}
+    return out
+
+
+def _predict_sorted(model, data: MSAData, batch_size: int = 128) -> np.ndarray:
+    """`predict` on rows sorted by text length (little padding), returned in the original order."""
+    order = np.argsort(data.text_mask.sum(1), kind="stable")
+    pred = predict(model, data.subset(order), batch_size)
+    out = np.empty_like(pred)
+    out[order] = pred
+    return out
+
+
+def teacher_scores(teacher_dir: str | Path, parts: dict[str, MSAData]) -> dict[str, np.ndarray]:
+    """The teacher's scores for the training rows of every part that has text (its own prompts)."""
+    from edge_msa.train.prompts import attach_prompts, load_provider
+    from edge_msa.train.run import load_run
+
+    teacher, config = load_run(teacher_dir)
+    if not hasattr(teacher, "encode_prompt"):
+        raise UserError(f"{teacher_dir} is not an MMSLF teacher run (model {config['model']!r})")
+    provider = load_provider(config.get("data", {}).get("prompts", "describe"), teacher.spec)
+    return {n: _predict_sorted(teacher, attach_prompts(d, provider))
+            for n, d in parts.items() if float(d.text_mask.sum()) > 0}
+
+
+def _progress(disable: bool) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), TextColumn("{task.fields[status]}"), disable=disable)
+
+
+def validate(model: MSAModel, data: dict[str, MSAData]) -> dict[str, dict[str, float]]:
+    return {n: msa_metrics(d.labels, _predict_sorted(model, d), SCALE) for n, d in data.items()}
+
+
+def train_recipe(recipe: TrainRecipe, out: str | Path, *, data_path: str | Path | None = None,
+                 progress: bool = True) -> dict:
+    """Train the recipe's model on its mix; write the run folder `out`; return its metrics."""
+    from edge_msa.train.run import save_run
+    from edge_msa.train.trainer import _is_better, _optimizer, seed_everything, warmup_cosine
+
+    cfg = recipe.train
+    seed_everything(recipe.seed)
+    model = build_model(recipe)
+    splits = load_parts(recipe, model.spec, data_path)
+    weights = {p.name: p.weight for p in recipe.data.parts}
+    parts = [MixPart(n, s["train"], weights[n]) for n, s in splits.items()]
+    valid = {n: s["valid"] for n, s in splits.items()}
+    teacher = {}
+    if recipe.distill.teacher is not None:
+        teacher = teacher_scores(recipe.resolve_teacher(), {p.name: p.data for p in parts})
+    rng = np.random.default_rng(recipe.seed)
+    steps = sum(-(-c // cfg.batch_size) for c in rows_per_epoch(parts, recipe.data.rows_per_epoch))
+    optimizer = _optimizer(model, cfg.lr, cfg.weight_decay, cfg.text_lr)
+    factor = warmup_cosine(cfg.epochs * steps, cfg.warmup_frac)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    best, best_state, best_epoch, history, status = None, None, 0, [], "valid -"
+    with _progress(not progress) as bar:
+        task = bar.add_task("train", total=cfg.epochs * steps, status=status)
+        for epoch in range(1, cfg.epochs + 1):
+            model.train()
+            losses = []
+            for i, idx in mixed_batches(parts, cfg.batch_size, recipe.data.rows_per_epoch, rng):
+                part = parts[i]
+                labels = torch.from_numpy(part.data.labels[idx])
+                score, uncertainty = model(*trim_padding(part.data.inputs(idx)))
+                loss, _ = score_error_loss(score, uncertainty, labels)
+                if part.name in teacher:  # MMSLF's prediction term; EmoDB rows: labels only
+                    target = torch.from_numpy(teacher[part.name][idx])
+                    loss = loss + recipe.distill.prediction * (score - target).abs().mean()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                optimizer.step()
+                schedule.step()
+                losses.append(float(loss.detach()))
+                bar.update(task, advance=1, description=f"epoch {epoch}/{cfg.epochs}",
+                           status=f"loss {np.mean(losses[-50:]):.3f} | {status}")
+            metrics = validate(model, valid)
+            mean_corr = float(np.mean([m["corr"] for m in metrics.values()]))
+            history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "valid": metrics,
+                            "mean_corr": mean_corr})
+            status = f"valid mean r {mean_corr:.3f} (epoch {epoch})"
+            if _is_better(mean_corr, best, "corr"):
+                best, best_epoch = mean_corr, epoch
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    model.eval()
+    tests = {n: s["test"] for n, s in splits.items() if "test" in s and len(s["test"])}
+    result = {"valid": history[best_epoch - 1]["valid"], "test": validate(model, tests),
+              "selected": {"epoch": best_epoch, "by": "mean valid corr over parts"}, "history": history}
+    parity = recipe.export.parity_dataset if recipe.export else recipe.data.parts[0].dataset
+    config = {
+        "scale": SCALE,
+        "recipe": {**recipe.model_dump(mode="json"), "file": str(recipe.source) if recipe.source else None},
+        "face_prior": None if recipe.face_prior is None else recipe.prior().model_dump(),
+        "modalities": modalities(recipe, splits, model),
+        # what export reads to find real samples for parity (a text corpus: see ExportConfig)
+        "data": {"dataset": parity, "path": str(data_path or recipe.data.path or "") or None,
+                 "split_seed": recipe.data.split_seed,
+                 "sizes": {n: {s: len(d) for s, d in sp.items()} for n, sp in splits.items()}},
+        "distill": {**recipe.distill.model_dump(), "teacher_rows": {n: len(t) for n, t in teacher.items()}},
+    }
+    save_run(out, model, config, result)
+    return {"run_dir": str(out), "best_epoch": best_epoch, **result, "modalities": config["modalities"]}
+
+
+
+def calibration_file(recipe: TrainRecipe, run_dir: Path, data_path: str | Path | None,
+                     spec: FeatureSpec) -> Path:
+    """A static-int8 calibration set drawn from the recipe's training mix, by the part weights."""
+    from edge_msa.export.data import spec_arrays
+    from edge_msa.quantize.calibration import save_calibration
+
+    splits = load_parts(recipe, spec, data_path)
+    parts = [MixPart(p.name, splits[p.name]["train"], p.weight) for p in recipe.data.parts]
+    counts = rows_per_epoch(parts, recipe.export.calibration_samples)
+    rng = np.random.default_rng(recipe.seed)
+    rows = [p.data.subset(np.sort(rng.choice(len(p.data), min(c, len(p.data)), replace=False)))
+            for p, c in zip(parts, counts, strict=True)]
+    meta = {"recipe": f"{recipe.name} training mix", "parts": dict(zip([p.name for p in parts], counts,
+                                                                          strict=True)),
+            "samples": int(sum(len(r) for r in rows)), "spec": spec.to_dict()}
+    return save_calibration(run_dir / "calibration.npz", spec_arrays(MSAData.concat(rows), spec), meta)
+
+
+def slim_tokenizer(bundle: Path):
+    """Drop tokenizer.json: vocab.txt + the two configs rebuild the identical BERT tokenizer, and
+    the 0.5 MB it saves per bundle is what keeps the three shipped bundles within 10 MB."""
+    from edge_msa.export.bundle import load_bundle, write_manifest
+
+    manifest = load_bundle(bundle).manifest
+    rel = "tokenizer/tokenizer.json"
+    if rel in manifest.files:
+        (bundle / rel).unlink()
+        manifest.files = {k: v for k, v in manifest.files.items() if k != rel}
+        write_manifest(bundle, manifest)
+    return manifest
+
+
+def export_bundles(recipe: TrainRecipe, run_dir: str | Path, out_root: str | Path, *,
+                   data_path: str | Path | None = None, progress: bool = True) -> dict[str, dict]:
+    """Export the run with each of the recipe's export recipes into `out_root/<name>`; every
+    manifest records (from the run) per modality whether its signal is learned, a prior or absent."""
+    import executorch.kernels.quantized  # noqa: F401  out-variants of the int8 ops XNNPACK leaves
+
+    from edge_msa.export.pipeline import export_run
+    from edge_msa.train.run import read_config
+
+    if recipe.export is None:
+        raise UserError(f"{recipe.source}: the recipe has no export section")
+    run_dir, out_root = Path(run_dir), Path(out_root)
+    config = read_config(run_dir)
+    calib = calibration_file(recipe, run_dir, data_path, FeatureSpec.from_dict(config["spec"]))
+    out = {}
+    for name, rel in recipe.export.bundles.items():
+        manifest = export_run(run_dir, recipe.resolve(rel), out_root / name, data=data_path,
+                              calibration=calib, force=True, progress=progress)
+        manifest = slim_tokenizer(out_root / name)  # export_run copied the run's "modalities"
+        out[name] = {"parity": manifest.parity, "metrics": manifest.metrics,
+                     "bytes": sum(f.bytes for f in manifest.files.values())}
+    return out
+
