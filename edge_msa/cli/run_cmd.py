@@ -107,6 +107,7 @@ def run(
 
 def _print_acted(jsonl: Path, clip: Path) -> None:
     """Beside each event, what the actor meant and what CREMA-D's raters read from voice and face."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
@@ -114,16 +115,16 @@ def _print_acted(jsonl: Path, clip: Path) -> None:
     from edge_msa.runtime.sinks.jsonl import read_jsonl
 
     segments = json.loads((clip.parent / "clips.json").read_text())["segments"]
-    table = Table(title="the clip's acted emotions (crowd majority: voice only / face only)",
-                  title_justify="left")
-    for col in ("time s", "acted", "crowd voice", "crowd face", "label", "score", "text", "voice", "face"):
-        table.add_column(col)
+    table = Table(title="acted emotion; CREMA-D raters' majority from voice (V) or face (F) alone",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for col in ("time s", "acted", "crowd V", "crowd F", "ours", "fused", "text", "voice", "face"):
+        table.add_column(col, no_wrap=True)
     for e in read_jsonl(jsonl):
         seg = max(segments, key=lambda s: min(e.end, s["end_s"]) - max(e.start, s["start_s"]))
         crowd = seg["crowd_majority"]
         said = [f"{e.evidence[m].score:+.2f}" if e.evidence[m].present else "-" for m in MODALITIES]
         table.add_row(f"{e.start:.1f}-{e.end:.1f}", seg["emotion"], crowd["voice"]["emotion"],
-                      crowd["face"]["emotion"], e.label, f"{e.score:+.2f}", *said)
+                      crowd["face"]["emotion"], e.label[:3], f"{e.score:+.2f}", *said)
     Console().print(table)
 
 

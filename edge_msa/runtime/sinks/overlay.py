@@ -23,58 +23,69 @@ from edge_msa.runtime.events import DISPLAY_NAMES, SentimentEvent
 from edge_msa.runtime.sources.base import TIMEOUT, ItemQueue, VideoFrame
 
 LABEL_BGR = {"positive": (80, 200, 80), "neutral": (60, 200, 230), "negative": (70, 70, 230)}
-GREY, WHITE, BLACK = (128, 128, 128), (255, 255, 255), (0, 0, 0)
+GREY, WHITE, BADGE = (150, 150, 150), (255, 255, 255), (60, 120, 40)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float, color, thick: int = 1) -> None:
-    cv2.putText(img, text, org, FONT, scale, BLACK, thick + 2, cv2.LINE_AA)  # outline: readable anywhere
     cv2.putText(img, text, org, FONT, scale, color, thick, cv2.LINE_AA)
+
+
+def _shade(img: np.ndarray, y0: int, y1: int) -> None:
+    """Darken a band of the frame so the drawing reads on any background."""
+    band = img[max(0, y0) : max(0, y1)]
+    band[:] = (band * 0.35).astype(np.uint8)
+
+
+def _wrap(text: str, max_chars: int) -> list[str]:
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + len(word) + 1 > max_chars:
+            lines.append(line)
+            line = ""
+        line = f"{line} {word}".strip()
+    return lines + [line]
 
 
 def draw_overlay(image: np.ndarray, event: SentimentEvent | None, scale_max: float = 3.0) -> np.ndarray:
     """A copy of a BGR frame with the event drawn on it."""
     img = image.copy()
     h, w = img.shape[:2]
-    s = max(0.35, w / 1280)  # text scale follows the frame size
-    pad = int(10 * s / 0.5)
+    s = max(0.4, w / 960)  # text scale follows the frame size
+    pad, line_h = max(4, int(12 * s)), int(34 * s)
     if event is None:
-        _text(img, "waiting for speech...", (pad, pad + int(20 * s)), s, WHITE)
+        _shade(img, 0, pad + line_h)
+        _text(img, "waiting for speech...", (pad, pad + int(22 * s)), 0.8 * s, WHITE)
         return img
     color = LABEL_BGR.get(event.label, WHITE)
-    _text(img, f"{event.label} {event.score:+.2f}", (pad, pad + int(30 * s)), 1.4 * s, color, 2)
-    # gauge: -scale_max .. +scale_max, centre line, marker at the fused score
-    x0, x1, y0, y1 = pad, min(w - pad, pad + int(500 * s)), pad + int(45 * s), pad + int(65 * s)
+    top = pad + 3 * line_h + pad
+    _shade(img, 0, top)
+    _text(img, f"{event.label} {event.score:+.2f}", (pad, pad + int(26 * s)), 1.0 * s, color, 2)
+    # gauge: -scale_max .. +scale_max, centre line, bar from the centre to the fused score
+    x0, x1 = pad, min(w - pad, pad + int(420 * s))
+    y0, y1 = pad + line_h + int(6 * s), pad + 2 * line_h - int(6 * s)
     cv2.rectangle(img, (x0, y0), (x1, y1), GREY, 1)
     mid = (x0 + x1) // 2
     frac = (min(max(event.score, -scale_max), scale_max) + scale_max) / (2 * scale_max)
     xs = int(x0 + frac * (x1 - x0))
-    cv2.rectangle(img, (min(mid, xs), y0 + 2), (max(mid, xs), y1 - 2), color, -1)
-    cv2.line(img, (mid, y0), (mid, y1), WHITE, 1)
-    # badges: one per modality, filled when the fused score used it, with its own score
-    bx = pad
-    by0, by1 = y1 + int(12 * s), y1 + int(52 * s)
+    cv2.rectangle(img, (min(mid, xs), y0 + 1), (max(mid, xs), y1 - 1), color, -1)
+    cv2.line(img, (mid, y0 - 2), (mid, y1 + 2), WHITE, 1)
+    # badges: one per modality, filled when the fused score used it, with what it alone says
+    bx, by0, by1 = pad, pad + 2 * line_h, pad + 3 * line_h - int(4 * s)
     for m in MODALITIES:
         ev = event.evidence.get(m)
-        used = event.modalities.get(m, False)
         said = f" {ev.score:+.1f}" if ev and ev.present and ev.score is not None else " --"
         label = DISPLAY_NAMES[m] + said
-        (tw, _), _ = cv2.getTextSize(label, FONT, 0.9 * s, 1)
-        bw = tw + 2 * pad
-        cv2.rectangle(img, (bx, by0), (bx + bw, by1), (90, 150, 60) if used else GREY, -1 if used else 1)
-        _text(img, label, (bx + pad, by1 - int(12 * s)), 0.9 * s, WHITE)
-        bx += bw + pad
-    if event.transcript:
-        words, lines, line = event.transcript.split(), [], ""
-        max_chars = max(10, int(w / (20 * s)))
-        for word in words:
-            if len(line) + len(word) + 1 > max_chars:
-                lines.append(line)
-                line = ""
-            line = f"{line} {word}".strip()
-        lines.append(line)
-        for i, text in enumerate(lines[-2:][::-1]):  # the last two lines, bottom up
-            _text(img, text, (pad, h - pad - i * int(36 * s)), 0.9 * s, WHITE)
+        (tw, _), _ = cv2.getTextSize(label, FONT, 0.7 * s, 1)
+        used = event.modalities.get(m, False)
+        cv2.rectangle(img, (bx, by0), (bx + tw + 2 * pad, by1), BADGE if used else GREY, -1 if used else 1)
+        _text(img, label, (bx + pad, by1 - int(9 * s)), 0.7 * s, WHITE if used else GREY)
+        bx += tw + 3 * pad
+    if event.transcript:  # the last two lines of what was said, at the bottom
+        lines = _wrap(event.transcript, max(10, int(w / (16 * s))))[-2:]
+        _shade(img, h - pad - len(lines) * line_h, h)
+        for i, text in enumerate(lines):
+            _text(img, text, (pad, h - pad - (len(lines) - 1 - i) * line_h - int(8 * s)), 0.75 * s, WHITE)
     return img
 
 
