@@ -26,6 +26,7 @@ from edge_msa.runtime.sinks.jsonl import read_jsonl
 from edge_msa.runtime.sources.base import AudioChunk, SourceLost
 
 SR = 16000
+AUDIO_FILES = {".wav": ("wav", "pcm_s16le"), ".flac": ("flac", "flac"), ".mp3": ("mp3", "libmp3lame")}
 
 
 def decode_demo(until_s: float) -> tuple[list[np.ndarray], float, np.ndarray]:
@@ -40,8 +41,8 @@ def decode_demo(until_s: float) -> tuple[list[np.ndarray], float, np.ndarray]:
 
 def write_media(path: Path, frames: list[np.ndarray] | None, fps: float, wave: np.ndarray | None,
                 sr: int = SR) -> Path:
-    """An MP4/MKV with H.264 video and/or AAC audio, or a WAV when there are no frames."""
-    fmt = "wav" if path.suffix == ".wav" else None
+    """An MP4/MKV with H.264 video and/or AAC audio, or an audio-only WAV / FLAC / MP3."""
+    fmt, codec = AUDIO_FILES.get(path.suffix, (None, "aac"))
     with av.open(str(path), "w", format=fmt) as out:
         v = a = None
         if frames:
@@ -50,7 +51,7 @@ def write_media(path: Path, frames: list[np.ndarray] | None, fps: float, wave: n
             v.pix_fmt = "yuv420p"
             v.options = {"preset": "ultrafast"}
         if wave is not None:
-            a = out.add_stream("pcm_s16le" if fmt == "wav" else "aac", rate=sr, layout="mono")
+            a = out.add_stream(codec, rate=sr, layout="mono")
         for i, img in enumerate(frames or []):
             frame = av.VideoFrame.from_ndarray(img, format="bgr24")
             frame.pts = i

@@ -39,13 +39,15 @@ def test_demo_without_a_default_bundle_says_what_to_do(tmp_path, monkeypatch, ca
     assert "edge-msa: error: no default bundle" in err and "--bundle" in err
 
 
-def test_run_on_a_file_with_an_audio_file_as_mic(tmp_path, capsys):
-    """--video brings its own audio unless --audio says otherwise: here the voice comes from a WAV."""
+def test_run_on_a_file_with_an_audio_file_as_mic(tmp_path, capsys, voice_file="voice.mp3", rate=44100):
+    """--video brings its own audio unless --audio says otherwise: here the voice is a 44.1 kHz MP3."""
     from runtime_helpers import decode_demo, write_media
+
+    from edge_msa.features.audio import resample
 
     frames, fps, wave = decode_demo(2.7)
     video = write_media(tmp_path / "face.mkv", frames, fps, None)
-    voice = write_media(tmp_path / "voice.wav", None, fps, wave)
+    voice = write_media(tmp_path / voice_file, None, fps, resample(wave, 16000, rate), sr=rate)
     out = tmp_path / "events.jsonl"
     argv = ["run", "--video", str(video), "--audio", str(voice), "--fast", "--bundle", str(tiny_bundle()),
             "--jsonl", str(out), "--console", "lines"]

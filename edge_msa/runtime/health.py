@@ -8,6 +8,7 @@ possible is judged exactly as the same recording played live.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -40,7 +41,8 @@ class Backoff:
 @dataclass
 class ComponentHealth:
     name: str
-    timeout_s: float
+    timeout_s: float  # no signal (stream time) this long: muted
+    stall_s: float  # nothing at all (wall time) this long: stalled
     state: str = STARTING
     last_beat: float | None = None  # time.monotonic() of the last item
     media_t: float | None = None  # stream time of the last item
@@ -57,9 +59,13 @@ class HealthMonitor:
         self._lock = threading.Lock()
         self._parts: dict[str, ComponentHealth] = {}
 
-    def register(self, name: str, timeout_s: float, state: str = STARTING, error: str = "") -> None:
+    def register(self, name: str, timeout_s: float, state: str = STARTING, error: str = "",
+                 can_stall: bool = True) -> None:
+        """`can_stall`: False for a file, which delivers, ends or fails but never hangs like a device
+        (a file raced through as fast as possible may wait on a full queue for any time)."""
         with self._lock:
-            self._parts[name] = ComponentHealth(name, timeout_s, state=state, error=error)
+            stall = timeout_s if can_stall else math.inf
+            self._parts[name] = ComponentHealth(name, timeout_s, stall, state=state, error=error)
 
     def beat(self, name: str, t: float | None = None, signal: bool = True) -> None:
         now = time.monotonic()
@@ -98,8 +104,8 @@ class HealthMonitor:
     def _refresh(p: ComponentHealth, now: float) -> None:
         if p.state != OK or p.last_beat is None:
             return
-        if now - p.last_beat > p.timeout_s:
-            p.state, p.error = STALLED, f"nothing received for {p.timeout_s:g} s"
+        if now - p.last_beat > p.stall_s:
+            p.state, p.error = STALLED, f"nothing received for {p.stall_s:g} s"
         elif p.media_t is not None and p.media_t - p.signal_t > p.timeout_s:
             p.state, p.error = MUTED, f"no signal for {p.timeout_s:g} s"
 

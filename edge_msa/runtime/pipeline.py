@@ -100,7 +100,7 @@ class Pipeline:
         self.overlay = None
 
         if sensors.audio is not None:
-            self.health.register(AUDIO, hc.audio_timeout_s)
+            self.health.register(AUDIO, hc.audio_timeout_s, can_stall=sensors.audio.live)
             chunks = ItemQueue(qc.audio, drop_oldest=live)
             self.runners.append(self._runner(sensors.audio, chunks, AUDIO, audio_has_signal))
             self.audio_worker = AudioWorker(
@@ -110,7 +110,7 @@ class Pipeline:
         else:
             self.health.register(AUDIO, hc.audio_timeout_s, state=ABSENT, error=sensors.audio_absent)
         if sensors.video is not None:
-            self.health.register(VIDEO, hc.video_timeout_s)
+            self.health.register(VIDEO, hc.video_timeout_s, can_stall=sensors.video.live)
             if config.sinks.overlay is not None:
                 self.overlay = OverlaySink(
                     config.sinks.overlay, sensors.video_fps, SCALE_MAX.get(scale, 3.0), drop_oldest=live,
