@@ -50,6 +50,13 @@ def load_corpora(names: list[str], path: Path | None, spec: FeatureSpec, split_s
     return splits, {n: d["valid"] for n, d in loaded.items()}
 
 
+def data_info(datasets: list[str], path: Path | None, prompts: str, split_seed: int,
+              max_train: int | None) -> dict:
+    """What a run records about its data; "dataset" (the first) is what export reads for parity."""
+    return {"dataset": datasets[0], "datasets": datasets, "path": str(path) if path else None,
+            "prompts": prompts, "split_seed": split_seed, "max_train": max_train}
+
+
 def _check_out(out: Path, force: bool) -> None:
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
         raise UserError(f"{out} exists and is not empty; pass --force to write into it")
@@ -86,7 +93,6 @@ def distill_teacher(
 
     from edge_msa.features.spec import LIVE
     from edge_msa.models.registry import create_model
-    from edge_msa.train.evaluate import evaluate
     from edge_msa.train.prompts import attach_prompts, load_provider
     from edge_msa.train.trainer import train
 
@@ -98,16 +104,14 @@ def distill_teacher(
     provider = load_provider(prompts, net.spec)
     splits, valids = load_corpora(dataset, data, net.spec, split_seed, max_train, seed)
     splits = {s: attach_prompts(d, provider) for s, d in splits.items()}
-    info = {"datasets": dataset, "path": str(data) if data else None, "prompts": prompts,
-            "split_seed": split_seed, "max_train": max_train}
+    info = data_info(dataset, data, prompts, split_seed, max_train)
     result = train(net, splits, out, epochs=epochs, batch_size=batch_size, lr=lr, text_lr=text_lr,
                    seed=seed, data_info=info)
-    by_dataset = {f"teacher / {n}": evaluate(net, attach_prompts(v, provider)) for n, v in valids.items()}
-    _print({"teacher / all": result["valid"], **by_dataset},
-           f"{model}: validation (epoch {result['best_epoch']})")
+    _print({"teacher / all": result["valid"]}, f"{model}: validation (epoch {result['best_epoch']}; "
+                                                 f"per dataset: `edge-msa distill` prints it)")
     print(f"wrote {out}")
     if json_out is not None:
-        json_out.write_text(json.dumps({**result, "valid_by_dataset": by_dataset}, indent=2))
+        json_out.write_text(json.dumps(result, indent=2))
 
 
 def distill(
@@ -142,7 +146,7 @@ def distill(
     from edge_msa.models.registry import create_model
     from edge_msa.train.distill import DistillWeights
     from edge_msa.train.distill import distill as run_distill
-    from edge_msa.train.evaluate import evaluate
+    from edge_msa.train.metrics import msa_metrics
     from edge_msa.train.prompts import attach_prompts, load_provider
     from edge_msa.train.run import load_run
 
@@ -162,15 +166,18 @@ def distill(
     provider = load_provider(prompts, net.spec)
     splits, valids = load_corpora(dataset, data, net.spec, split_seed, max_train, seed)
     splits = {s: attach_prompts(d, provider) for s, d in splits.items()}
-    extra = {"teacher": str(teacher), "student": student, "datasets": dataset, "prompts": prompts,
-             "split_seed": split_seed, "max_train": max_train}
+    info = data_info(dataset, data, prompts, split_seed, max_train)
     result = run_distill(teacher_net, net, splits["train"], splits["valid"], out, epochs=epochs,
                          batch_size=batch_size, lr=lr, text_lr=text_lr, seed=seed, weights=loss_weights,
-                         extra_config=extra)
+                         extra_config={"teacher": str(teacher), "student": student}, data_info=info)
     rows = {"teacher / all": result["teacher_valid"], "student / all": result["valid"]}
-    for n, v in valids.items():
-        rows[f"teacher / {n}"] = evaluate(teacher_net, attach_prompts(v, provider))
-        rows[f"student / {n}"] = evaluate(net, v)
+    start, scale = 0, splits["valid"].scale
+    for n, v in valids.items():  # the concatenated valid split holds the datasets in this order
+        for who in ("teacher", "student"):
+            pred = result["predictions"][who][start:start + len(v)]
+            rows[f"{who} / {n}"] = msa_metrics(v.labels, pred, scale)
+        start += len(v)
+    result.pop("predictions")
     _print(rows, f"{student} from {teacher}: validation (epoch {result['best_epoch']}, "
                  f"mean |student - teacher| {result['gap_valid']:.3f})")
     print(f"wrote {out}")

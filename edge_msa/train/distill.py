@@ -5,10 +5,12 @@ Loss per batch (weights in `DistillWeights`; the MMSLF paper's example is 1.0 / 
     prediction      L1 between student and teacher scores
     attention       L1 between the fusion tokens' attention maps (head-averaged, same key layout)
     fused           L1 between the fused tokens, the student's mapped to the teacher's width by a
-                    Linear that lives only here (it is not part of the shipped student)
+                    Linear that lives only here (`Adapters`: not part of the shipped student)
     hidden          MSE between text-encoder hidden states: student layer j <-> teacher layer
-                    round((j + 1) * L_t / L_s) - 1 (both 384-d: the student is cut from MiniLM)
-    text_attention  L1 between the last mapped text layers' attention maps (12 heads each)
+                    round((j + 1) * L_t / L_s) - 1 (a student cut from MiniLM is 384-d like the
+                    teacher; a narrower one is mapped up by a Linear in `Adapters`)
+    text_attention  L1 between the last mapped text layers' attention maps (per head when the
+                    head counts match, as for a MiniLM cut; else head-averaged)
 The teacher is fixed, so its outputs are computed once, on length-bucketed batches (sorted by
 text length: little padding), and reused every epoch; the batch order is shuffled per epoch.
 Optimizer, schedule and checkpoint selection are the trainer's (`edge_msa.train.trainer`).
@@ -30,7 +32,8 @@ from edge_msa.data.batch import MSAData
 from edge_msa.errors import UserError
 from edge_msa.models.base import MSAModel
 from edge_msa.models.heads import score_error_loss
-from edge_msa.train.evaluate import evaluate, predict, trim_padding
+from edge_msa.train.evaluate import predict, trim_padding
+from edge_msa.train.metrics import msa_metrics
 from edge_msa.train.prompts import PromptedData
 from edge_msa.train.run import save_run
 from edge_msa.train.trainer import _is_better, _optimizer, seed_everything, warmup_cosine
@@ -113,29 +116,47 @@ def teacher_targets(teacher: MSAModel, inputs: tuple[torch.Tensor, ...],
     return targets
 
 
-def distill_loss(student: MSAModel, proj: nn.Module, inputs: tuple[torch.Tensor, ...],
+class Adapters(nn.Module):
+    """Learned maps from the student's widths to the teacher's, used only by the loss (TinyBERT's
+    W_h): fused tokens always, text hidden states when the student's encoder is narrower."""
+
+    def __init__(self, fused: tuple[int, int], hidden: tuple[int, int], n_hidden: int) -> None:
+        super().__init__()
+        self.fused = nn.Linear(*fused)
+        self.hidden = nn.ModuleList(nn.Linear(*hidden) if hidden[0] != hidden[1] else nn.Identity()
+                                    for _ in range(n_hidden))
+
+
+def _attention_l1(student: torch.Tensor, teacher: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Mean L1 between [B, H, T, T] attention maps over present query rows ([B, 1, T, 1]); maps
+    with different head counts are compared head-averaged."""
+    if student.shape[1] != teacher.shape[1]:
+        student, teacher = student.mean(1, keepdim=True), teacher.mean(1, keepdim=True)
+    diff = (student - teacher).abs() * rows
+    return diff.sum() / (rows.sum() * student.shape[1] * student.shape[-1])
+
+
+def distill_loss(student: MSAModel, adapters: Adapters, inputs: tuple[torch.Tensor, ...],
                  labels: torch.Tensor, targets: dict[str, torch.Tensor],
                  weights: DistillWeights) -> tuple[torch.Tensor, dict[str, float]]:
     """Weighted sum of the MMSLF terms (module docstring) for one batch."""
     with capture_layers(student.text_encoder) as records:
         out = student.forward_features(*inputs[:6])
-    n_layers = len(records)
-    hidden, text_attn = _text_states(records, list(range(n_layers)))
+    hidden, text_attn = _text_states(records, list(range(len(records))))
     task, _ = score_error_loss(out["score"], out["uncertainty"], labels)
     terms = {
         "task": task,
         "prediction": (out["score"] - targets["score"]).abs().mean(),
         "attention": (out["attention"] - targets["attention"]).abs().mean(),
-        "fused": (proj(out["fused"]) - targets["fused"]).abs().mean(),
+        "fused": (adapters.fused(out["fused"]) - targets["fused"]).abs().mean(),
     }
-    mask = inputs[1].unsqueeze(-1) if hidden else None
     if hidden:
-        mse = [((h - targets[f"hidden{j}"].float()) ** 2 * mask).sum() / (mask.sum() * h.shape[-1])
-               for j, h in enumerate(hidden)]
+        mask = inputs[1].unsqueeze(-1)
+        mse = [((adapt(h) - targets[f"hidden{j}"].float()) ** 2 * mask).sum() / (mask.sum() * h.shape[-1])
+               for j, (h, adapt) in enumerate(zip(hidden, adapters.hidden, strict=True))]
         terms["hidden"] = torch.stack(mse).mean()
-        rows = mask.unsqueeze(1)  # [B, 1, T, 1]: padded query rows do not count
-        diff = (text_attn - targets["text_attention"].float()).abs() * rows
-        terms["text_attention"] = diff.sum() / (rows.sum() * text_attn.shape[1] * text_attn.shape[-1])
+        terms["text_attention"] = _attention_l1(text_attn, targets["text_attention"].float(),
+                                                mask.unsqueeze(1))
     loss = sum(getattr(weights, k) * v for k, v in terms.items())
     return loss, {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
 
@@ -164,14 +185,8 @@ def _progress(disable: bool) -> Progress:
 def gap(student: MSAModel, teacher: MSAModel, data: PromptedData, batch_size: int = 64) -> float:
     """Mean |student - teacher| score on `data` (teacher with prompts, student without)."""
     t = predict(teacher, data, batch_size)
-    s = predict(student, _plain(data), batch_size)
+    s = predict(student, data.without_prompts(), batch_size)
     return float(np.abs(s - t).mean())
-
-
-def _plain(data: MSAData) -> MSAData:
-    """The six-input view of a PromptedData (what the student and the metrics read)."""
-    base = {f: getattr(data, f) for f in MSAData.__dataclass_fields__}
-    return MSAData(**base)
 
 
 def distill(teacher: MSAModel, student: MSAModel, train: PromptedData, valid: PromptedData,
@@ -179,11 +194,14 @@ def distill(teacher: MSAModel, student: MSAModel, train: PromptedData, valid: Pr
             text_lr: float | None = 1e-4,
             weight_decay: float = 0.01, warmup_frac: float = 0.1, seed: int = 0,
             weights: DistillWeights | None = None, select: str = "mae", grad_clip: float = 1.0,
-            scale: str | None = None, extra_config: dict | None = None, progress: bool = True) -> dict:
+            scale: str | None = None, extra_config: dict | None = None, data_info: dict | None = None,
+            progress: bool = True) -> dict:
     """Distil `teacher` into `student` on `train`, select on `valid`, write the student's run folder.
 
-    text_lr: learning rate of the student's MiniLM-cut text encoder (None: `lr`).
-    Returns {"run_dir", "best_epoch", "valid" (student), "teacher_valid", "gap_valid", "history"}.
+    text_lr: learning rate of the student's MiniLM-cut text encoder (None: `lr`); extra_config and
+    data_info go into the run's config.json ("distill" and "data", as the trainer records them).
+    Returns {"run_dir", "best_epoch", "valid" (student), "teacher_valid", "gap_valid", "history",
+    "predictions": {"teacher", "student"} on `valid` (numpy, row order)}.
     """
     if len(train) == 0 or len(valid) == 0:
         raise UserError("distillation needs non-empty train and valid data")
@@ -198,16 +216,18 @@ def distill(teacher: MSAModel, student: MSAModel, train: PromptedData, valid: Pr
     t_layers = len(teacher.text_encoder.layers) if teacher.text_encoder is not None else 0
     s_layers = len(student.text_encoder.layers) if student.text_encoder is not None else 0
     index = layer_map(s_layers, t_layers) if s_layers else []
-    proj = nn.Linear(width_s, width_t)
-    params = nn.ModuleDict({"student": student, "proj": proj})
+    hidden_widths = (student.text_encoder.hidden, teacher.text_encoder.hidden) if index else (0, 0)
+    adapters = Adapters((width_s, width_t), hidden_widths, len(index))
+    params = nn.ModuleDict({"student": student, "adapters": adapters})
     optimizer = _optimizer(params, lr, weight_decay, text_lr)
     batches = bucketed_batches(train, batch_size)
     total = epochs * len(batches)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, warmup_frac))
     rng = np.random.default_rng(seed)
-    plain_valid = _plain(valid)
-    teacher_valid = evaluate(teacher, valid, scale)
-    best_value, best_state, best_epoch, history, status = None, None, 0, [], "valid -"
+    plain_valid = valid.without_prompts()
+    teacher_pred = predict(teacher, valid)  # fixed: predicted once
+    teacher_valid = msa_metrics(valid.labels, teacher_pred, scale)
+    best_value, best_state, best_epoch, best_pred, history, status = None, None, 0, None, [], "valid -"
     with _progress(not progress) as bar:
         task = bar.add_task("teacher outputs", total=len(batches), status="computed once")
         cache: list[Batch] = []
@@ -222,7 +242,7 @@ def distill(teacher: MSAModel, student: MSAModel, train: PromptedData, valid: Pr
             logs = []
             for b in rng.permutation(len(cache)):
                 inputs, labels, targets = cache[b]
-                loss, log = distill_loss(student, proj, inputs, labels, targets, weights)
+                loss, log = distill_loss(student, adapters, inputs, labels, targets, weights)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(params.parameters(), grad_clip)
@@ -231,13 +251,14 @@ def distill(teacher: MSAModel, student: MSAModel, train: PromptedData, valid: Pr
                 logs.append(log)
                 bar.update(task, advance=1, description=f"epoch {epoch}/{epochs}",
                            status=f"loss {np.mean([g['loss'] for g in logs[-50:]]):.3f} | {status}")
-            metrics = evaluate(student, plain_valid, scale)
+            student_pred = predict(student, plain_valid)
+            metrics = msa_metrics(valid.labels, student_pred, scale)
             train_terms = {k: float(np.mean([g[k] for g in logs])) for k in logs[0]}
             history.append({"epoch": epoch, "train": train_terms, "valid": metrics,
-                            "gap_valid": gap(student, teacher, valid)})
+                            "gap_valid": float(np.abs(student_pred - teacher_pred).mean())})
             status = f"valid {select} {metrics[select]:.3f} (epoch {epoch})"
             if _is_better(metrics[select], best_value, select):
-                best_value, best_epoch = metrics[select], epoch
+                best_value, best_epoch, best_pred = metrics[select], epoch, student_pred
                 best_state = {k: v.detach().clone() for k, v in student.state_dict().items()}
     student.load_state_dict(best_state)
     student.eval()
@@ -249,5 +270,7 @@ def distill(teacher: MSAModel, student: MSAModel, train: PromptedData, valid: Pr
              "select": select, "seed": seed,
              "weights": asdict(weights), "layer_map": index}
     save_run(out_dir, student, {"scale": scale, "distill": {**hyper, **(extra_config or {})},
-                                "data": {"sizes": {"train": len(train), "valid": len(valid)}}}, result)
-    return {"run_dir": str(out_dir), "best_epoch": best_epoch, **result}
+                                "data": {**(data_info or {}),
+                                         "sizes": {"train": len(train), "valid": len(valid)}}}, result)
+    return {"run_dir": str(out_dir), "best_epoch": best_epoch, **result,
+            "predictions": {"teacher": teacher_pred, "student": best_pred}}

@@ -200,6 +200,10 @@ class PromptedData(MSAData):
         out.prompt_text = [self.prompt_text[i] for i in idx]
         return out
 
+    def without_prompts(self) -> MSAData:
+        """The six-input view (what a student and the metrics read)."""
+        return MSAData(**{f: getattr(self, f) for f in MSAData.__dataclass_fields__})
+
     def inputs(self, index=slice(None)) -> tuple[torch.Tensor, ...]:
         extra = (torch.from_numpy(np.ascontiguousarray(a[index])) for a in (self.prompt, self.prompt_mask))
         return super().inputs(index) + tuple(extra)
@@ -211,5 +215,5 @@ def attach_prompts(data: MSAData, provider: PromptProvider, max_len: int = PROMP
     if len(texts) != len(data):
         raise UserError(f"prompt provider gave {len(texts)} prompts for {len(data)} samples")
     ids, mask = tokenize_prompts(texts, max_len)
-    base = {f: getattr(data, f) for f in data.field_names() if f in MSAData.__dataclass_fields__}
+    base = {f: getattr(data, f) for f in MSAData.__dataclass_fields__}
     return PromptedData(**base, prompt=ids, prompt_mask=mask, prompt_text=texts)

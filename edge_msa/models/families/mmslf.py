@@ -115,7 +115,7 @@ class FusionTokens(nn.Module):
 class MMSLFTeacher(MSAModel):
     def __init__(self, spec: FeatureSpec, width: int = 128, heads: int = 4, cross_layers: int = 1,
                  fusion_layers: int = 2, n_fusion: int = 4, audio_stride: int = 10,
-                 vision_stride: int = 3, text_trainable_layers: int = 2, head_hidden: int = 64,
+                 vision_stride: int = 3, text_trainable_layers: int = 1, head_hidden: int = 64,
                  dropout: float = 0.1, pretrained: bool = True, text_layers: int = 6) -> None:
         super().__init__(spec, dict(width=width, heads=heads, cross_layers=cross_layers,
                                     fusion_layers=fusion_layers, n_fusion=n_fusion,
