@@ -119,8 +119,7 @@ class AudioWorker(threading.Thread):
 
     # ---- the stream ----
     def _restart(self, t: float) -> None:
-        if self._asr_active:  # the utterance in flight is lost with the gap
-            self._asr_active = False
+        self._asr_active = False  # the utterance in flight is lost with the gap
         self.featurizer.reset()
         self.vad.reset()
         self._origin, self._samples, self._frames = t, 0, 0
