@@ -68,21 +68,22 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="write the figures as JSON")
     args = ap.parse_args()
 
-    tmp = Path(tempfile.mkdtemp())
-    rtfs, cpus, stages, names = [], [], [], None
-    for i in range(args.runs):
-        summary, _, runner, cpu_s = run_once(args.bundle, args.backend, True, tmp / f"fast{i}.jsonl")
-        names = f"{runner.manifest.name} ({runner.name})"
-        rtfs.append(summary.rtf)
-        cpus.append(cpu_s / summary.media_s)
-        stages.append(summary.stages)
-        print(f"fast run {i + 1}: {summary.events} events, {summary.media_s:.1f} s of clip in "
-              f"{summary.wall_s:.1f} s, RTF {summary.rtf:.3f}, CPU {cpu_s:.1f} s")
-    latency = []
-    for i in range(args.realtime_runs):
-        summary, events, _, _ = run_once(args.bundle, args.backend, False, tmp / f"paced{i}.jsonl")
-        latency += [e.latency_ms["event_ms"] for e in events if e.kind == "utterance"]
-        print(f"real-time run {i + 1}: {summary.events} events, wall {summary.wall_s:.1f} s")
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        rtfs, cpus, stages, names = [], [], [], None
+        for i in range(args.runs):
+            summary, _, runner, cpu_s = run_once(args.bundle, args.backend, True, tmp / f"fast{i}.jsonl")
+            names = f"{runner.manifest.name} ({runner.name})"
+            rtfs.append(summary.rtf)
+            cpus.append(cpu_s / summary.media_s)
+            stages.append(summary.stages)
+            print(f"fast run {i + 1}: {summary.events} events, {summary.media_s:.1f} s of clip in "
+                  f"{summary.wall_s:.1f} s, RTF {summary.rtf:.3f}, CPU {cpu_s:.1f} s")
+        latency = []
+        for i in range(args.realtime_runs):
+            summary, events, _, _ = run_once(args.bundle, args.backend, False, tmp / f"paced{i}.jsonl")
+            latency += [e.latency_ms["event_ms"] for e in events if e.kind == "utterance"]
+            print(f"real-time run {i + 1}: {summary.events} events, wall {summary.wall_s:.1f} s")
 
     result = {"bundle": names, "clip": demo_clip_path().name, "rtf_median": statistics.median(rtfs),
               "rtf_runs": rtfs, "cpu_s_per_stream_s_median": statistics.median(cpus),
