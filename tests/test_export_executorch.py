@@ -43,7 +43,8 @@ def test_int8_tables_shrink_the_file(manifests):
 
 def test_static_int8_records_its_calibration_set(manifests):
     q = manifests["android-xnnpack-int8"].quantization
-    assert q["scheme"] == "pt2e-static" and q["keep_float"] == ["*.ffn_out"]
+    assert q["scheme"] == "pt2e-static" and q["operators"] == ["linear"]
+    assert q["dynamic_modules"] == ["*.ffn_out"]
     calib = q["calibration_set"]
     assert calib["samples"] == CALIBRATION_SAMPLES and calib["recipe"]["split"] == "train"
     assert len(calib["recipe"]["mix"]) == 5 and calib["source"]["dataset"] == "vader-movie"

@@ -52,6 +52,12 @@ FP = "parity: {max_abs_diff: 0.1}\n"
     (BASE.format(fmt="executorch", prec="int8", backends="executorch")
      + "quantization: {scheme: pt2e-static}\n" + INT8,
      "static schemes need `calibration`"),
+    (BASE.format(fmt="onnx", prec="int8", backends="onnxruntime")
+     + "quantization: {scheme: onnx-qdq, calibration: c}\n" + INT8,
+     "onnx-qdq puts Q/DQ on `op_types` only; set embeddings: false"),
+    (BASE.format(fmt="executorch", prec="int8", backends="executorch")
+     + "quantization: {scheme: pt2e-dynamic, dynamic_modules: ['*.ffn_out']}\n" + INT8,
+     "keep_float, dynamic_modules and operators apply to the pt2e-static scheme only"),
     (BASE.format(fmt="executorch", prec="fp16", backends="executorch") + "parity: {max_abs_diff: 0.1}\n",
      "fp16 is exported as an fp16 ONNX only"),
     (BASE.format(fmt="onnx", prec="fp32", backends="executorch") + "parity: {max_abs_diff: 0.1}\n",

@@ -31,6 +31,8 @@ def delegation_summary(graph_module: torch.fx.GraphModule) -> dict:
 def export_executorch(model: torch.nn.Module, recipe: ExportRecipe, example: tuple[torch.Tensor, ...],
                       calibration: list[tuple[torch.Tensor, ...]] | None, out: Path) -> dict:
     """Write model.pte (and model.pt2) into `out`; returns {"files": {name: role}, "delegation"}."""
+    # out-variants of the quantized ops XNNPACK leaves outside its delegates (int8 tables, q/dq)
+    import executorch.kernels.quantized  # noqa: F401
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower
 
@@ -38,7 +40,8 @@ def export_executorch(model: torch.nn.Module, recipe: ExportRecipe, example: tup
     module = model.eval()
     if q is not None:
         module = quantize_pt2e(model, example, calibration, dynamic=q.scheme == "pt2e-dynamic",
-                               per_channel=q.per_channel, embeddings=q.embeddings, keep_float=q.keep_float)
+                               per_channel=q.per_channel, embeddings=q.embeddings, keep_float=q.keep_float,
+                               dynamic_modules=q.dynamic_modules, operators=q.operators)
     program = torch.export.export(module, example)
     files = {PTE: "model"}
     if recipe.reference_program:

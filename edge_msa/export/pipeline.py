@@ -144,7 +144,7 @@ def export_run(run_dir: str | Path, recipe: ExportRecipe | str | Path, out: str 
                 tensorrt=artifact.get("tensorrt"),
                 source={"run": str(Path(run_dir).resolve()), "run_metrics": _run_metrics(run_dir),
                         "parity_data": {**source.describe(), "split": "valid", "seed": 0}},
-                versions=versions())
+                modalities=config.get("modalities"), versions=versions())
             write_manifest(partial, manifest)
             bar.update(task, advance=1, description="parity on real samples")
 

@@ -31,11 +31,16 @@ class _Strict(BaseModel):
 class QuantizationConfig(_Strict):
     scheme: Literal["pt2e-static", "pt2e-dynamic", "onnx-qdq", "onnx-dynamic"]
     per_channel: bool = True
-    # int8 embedding tables: at student size the vocabulary table is most of the file
+    # int8 embedding tables (pt2e-*, onnx-dynamic): at student size the vocabulary is most of the file
     embeddings: bool = True
     # pt2e-static: module-name patterns (fnmatch) left in float, e.g. "*.ffn_out" (STACK.md: the
     # stock static recipe on every op breaks a BERT-style encoder)
     keep_float: list[str] = Field(default_factory=list)
+    # pt2e-static: module-name patterns quantized dynamically instead (int8 weights, activation
+    # ranges per call) for layers whose activations a calibrated range clips
+    dynamic_modules: list[str] = Field(default_factory=list)
+    # pt2e-static: aten ops to quantize (e.g. [linear]); empty = every pattern XNNPACK supports
+    operators: list[Literal["linear", "conv1d", "conv2d", "add", "mul", "cat"]] = Field(default_factory=list)
     # onnx-qdq: op types whose inputs get Q/DQ pairs (TensorRT fuses them into int8 kernels)
     op_types: list[str] = Field(default_factory=lambda: ["MatMul", "Gemm"])
     calibration: str | None = None  # calibration recipe name or path (static schemes)
@@ -76,6 +81,10 @@ class ExportRecipe(_Strict):
                              f"use one of {sorted(SCHEMES[self.format])}")
         if q is not None and (q.scheme in STATIC_SCHEMES) != (q.calibration is not None):
             raise ValueError(f"scheme {q.scheme!r}: static schemes need `calibration`, dynamic ones none")
+        if q is not None and (q.keep_float or q.dynamic_modules or q.operators) and q.scheme != "pt2e-static":
+            raise ValueError("keep_float, dynamic_modules and operators apply to the pt2e-static scheme only")
+        if q is not None and q.scheme == "onnx-qdq" and q.embeddings:
+            raise ValueError("onnx-qdq puts Q/DQ on `op_types` only; set embeddings: false")
         if self.precision == "fp16" and self.format != "onnx":
             raise ValueError("fp16 is exported as an fp16 ONNX only")
         if self.target == "jetson" and self.format != "onnx":

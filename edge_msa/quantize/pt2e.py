@@ -26,11 +26,17 @@ def _module_paths(node: torch.fx.Node) -> list[str]:
 def quantize_pt2e(model: nn.Module, example_inputs: tuple[torch.Tensor, ...],
                   calibration: Iterable[tuple[torch.Tensor, ...]] | None, *, dynamic: bool,
                   per_channel: bool = True, embeddings: bool = True,
-                  keep_float: list[str] | None = None) -> torch.fx.GraphModule:
+                  keep_float: list[str] | None = None, dynamic_modules: list[str] | None = None,
+                  operators: list[str] | None = None) -> torch.fx.GraphModule:
     """Export, annotate, calibrate (static) and convert; returns the quantized graph module.
 
     calibration: batch-1 input tuples (static); dynamic only needs the example to fix weight scales.
     keep_float: fnmatch patterns of module names whose ops stay float, e.g. "*.ffn_out".
+    dynamic_modules (static only): patterns of modules quantized dynamically instead, so their
+    weights are int8 too but their activations keep a per-call range.
+    operators: quantize only these aten ops (e.g. ["linear"]) instead of every pattern XNNPACK
+    knows; the adds then stay float, among them the attention-mask add whose -1e4 entries would
+    otherwise set the int8 range of the attention scores.
     """
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
@@ -41,12 +47,22 @@ def quantize_pt2e(model: nn.Module, example_inputs: tuple[torch.Tensor, ...],
     from torchao.quantization.pt2e.quantizer.embedding_quantizer import EmbeddingQuantizer
 
     graph = torch.export.export(model.eval(), example_inputs).module()
-    xnnpack = XNNPACKQuantizer().set_global(
-        get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=dynamic))
+    config = get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=dynamic)
+    xnnpack = XNNPACKQuantizer()
+    if operators:
+        for op in operators:
+            xnnpack.set_operator_type(getattr(torch.ops.aten, op).default, config)
+    else:
+        xnnpack.set_global(config)
     if keep_float:
         # opt ops out by module name (set_module_name(name, None) is rejected, see STACK.md)
         xnnpack.set_filter_function(lambda node: not any(
             fnmatch(path, pattern) for path in _module_paths(node) for pattern in keep_float))
+    if dynamic_modules and not dynamic:
+        per_call = get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=True)
+        for name, _ in model.named_modules():
+            if name and any(fnmatch(name, pattern) for pattern in dynamic_modules):
+                xnnpack.set_module_name(name, per_call)
     quantizer = ComposableQuantizer([EmbeddingQuantizer(), xnnpack]) if embeddings else xnnpack
     samples = [example_inputs] if dynamic else list(calibration or [])
     if not samples:
