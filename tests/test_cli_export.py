@@ -27,6 +27,10 @@ def test_export_errors_are_one_line(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("edge-msa: error: no export recipe named 'tflite'")
     assert main(["export", str(tmp_path), "--recipe", "onnx-cpu-fp32", "--out", str(tmp_path / "b")]) == 2
     assert "is not a run folder" in capsys.readouterr().err
+    assert main(["export", str(trained_run()), "--recipe", "onnx-cpu-int8", "--out", str(tmp_path / "b"),
+                 "--calibration", str(tmp_path / "c.npz")]) == 2
+    assert "does not calibrate (int8, onnx-dynamic); drop --calibration" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
 
 
 def test_calibrate_then_export_with_that_set(tmp_path, capsys):

@@ -71,6 +71,10 @@ def calibration_inputs(recipe: ExportRecipe, spec: FeatureSpec, source: DataSour
                        ) -> tuple[tuple[np.ndarray, ...] | None, dict | None]:
     """The static-int8 calibration set (a saved file, or built from the recipe) and its description."""
     if not recipe.calibrated:
+        if calibration_file is not None:
+            raise UserError(f"{recipe.name} does not calibrate ({recipe.precision}, "
+                            f"{recipe.quantization.scheme if recipe.quantization else 'no quantization'}); "
+                            "drop --calibration")
         return None, None
     if calibration_file is not None:
         arrays, meta = load_calibration(calibration_file, spec)
