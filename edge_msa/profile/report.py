@@ -105,25 +105,29 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], out: str | Path) -> None:
-    """Bar chart: p50 latency (p90 as error bar) per device/bundle/backend, and model size."""
+    """Horizontal bars, one line per device/bundle/backend: p50 latency (p90 whisker), model size.
+
+    Horizontal, so long bundle names stay readable however many rows a comparison has."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{r['device']}\n{r['bundle']}\n{r['backend']}" for r in rows]
+    labels = [f"{r['bundle']} | {r['backend']} {r['threads']}t | {r['device']}" for r in rows]
+    y = list(range(len(rows)))
     p50 = [r["p50_ms"] for r in rows]
     err = [max(r["p90_ms"] - r["p50_ms"], 0.0) for r in rows]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(max(8, 1.3 * len(rows) + 4), 5),
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 1.6 + 0.38 * len(rows)), sharey=True,
                                    gridspec_kw={"width_ratios": [3, 1]})
-    ax1.bar(range(len(rows)), p50, yerr=[[0] * len(rows), err], capsize=3, color="tab:blue")
-    ax1.set_xticks(range(len(rows)), labels, fontsize=7)
-    ax1.set_ylabel("latency ms (bar p50, whisker p90)")
-    ax1.set_title("Latency per device / bundle / backend (batch 1)")
-    sizes = {f"{r['bundle']}": r["size_mb"] for r in rows}
-    ax2.bar(range(len(sizes)), list(sizes.values()), color="tab:orange")
-    ax2.set_xticks(range(len(sizes)), list(sizes), fontsize=7, rotation=30)
-    ax2.set_ylabel("model file MB")
+    ax1.barh(y, p50, xerr=[[0] * len(rows), err], capsize=3, color="tab:blue")
+    for yi, v in zip(y, p50, strict=True):
+        ax1.annotate(f"{v:.2f}", (v, yi), xytext=(3, -9), textcoords="offset points", fontsize=7)
+    ax1.set_yticks(y, labels, fontsize=8)
+    ax1.invert_yaxis()
+    ax1.set_xlabel("latency ms (bar p50, whisker p90), batch 1")
+    ax1.set_title("Latency per bundle / backend / device")
+    ax2.barh(y, [r["size_mb"] for r in rows], color="tab:orange")
+    ax2.set_xlabel("model file MB")
     ax2.set_title("Size")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
