@@ -22,15 +22,15 @@ STAGE_NAMES = {
 }
 
 
-def profile_stages(media_path: str | Path, bundle_dir: str | Path, config: str | Path | None = None) -> dict:
-    """Run the pipeline in fast mode on `media_path`; per-stage p50/p95, real-time factor, events."""
-    from edge_msa.runtime.config import load_config
+def profile_stages(media_path: str | Path, bundle_dir: str | Path) -> dict:
+    """Run the default pipeline in fast mode on `media_path`; per-stage p50/p95, real-time factor, events."""
+    from edge_msa.runtime.config import RuntimeConfig
     from edge_msa.runtime.launch import build_pipeline, build_sensors, open_bundle
 
     media = Path(media_path)
     if not media.is_file():
         raise UserError(f"--stages: media file {media} does not exist")
-    cfg = load_config(config).with_overrides(**{"sinks.console": "off"})
+    cfg = RuntimeConfig().with_overrides(**{"sinks.console": "off"})
     sensors = build_sensors(cfg, video=media, fast=True)  # same order as `edge-msa run`: cheap checks first
     backend, spec, scale = open_bundle(bundle_dir, cfg.backend, cfg.backend_threads)
     summary = build_pipeline(cfg, sensors, backend, spec, scale, fast=True).run()
