@@ -2,7 +2,7 @@
 
     python bench/bench_export.py --runs runs/lnln-small runs/hme-small   # trained runs
     python bench/bench_export.py --models lnln_lite-small                  # untrained: size/latency only
-        [--threads 2] [--calls 60] [--rounds 3] [--json OUT] [--keep DIR]
+        [--threads 1] [--calls 60] [--rounds 3] [--json OUT] [--keep DIR [--reuse]]
 
 Each model is exported with the shipped recipes through the real pipeline (`export_run`):
 android-xnnpack-fp32, android-xnnpack-int8 (static), android-xnnpack-int8-dynamic, onnx-cpu-fp32,
@@ -47,10 +47,13 @@ def untrained_run(name: str, root: Path, data: str) -> Path:
         "note": "untrained weights: sizes and latency only"})
 
 
-def export_all(run: Path, root: Path, trained: bool) -> dict[str, Path | str]:
+def export_all(run: Path, root: Path, trained: bool, reuse: bool) -> dict[str, Path | str]:
     """recipe -> bundle folder, or why its export failed."""
     out: dict[str, Path | str] = {}
     for name in RECIPES:
+        if reuse and (root / name / "manifest.json").is_file():
+            out[name] = root / name
+            continue
         recipe = load_export_recipe(name)
         parity = {"samples": WHOLE_SPLIT} if trained else {  # untrained: nothing to judge
             "samples": 64, **{k: 1e9 for k in ("max_abs_diff", "mae_delta", "acc2_drop")
@@ -83,9 +86,9 @@ def interleaved_medians(calls: dict, total: int, rounds: int, warmup: int = 5) -
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
-def bench(run: Path, root: Path, trained: bool, threads: int, calls: int, rounds: int) -> dict:
+def bench(run: Path, root: Path, trained: bool, threads: int, calls: int, rounds: int, reuse: bool) -> dict:
     model, config = load_run(run)
-    bundles = export_all(run, root, trained)
+    bundles = export_all(run, root, trained, reuse)
     valid = run_data_source(config).split("valid", model.spec)
     row = spec_arrays(held_out_slice(valid, 1, seed=3), model.spec)
     tensors = tuple(torch.from_numpy(a) for a in row)
@@ -148,8 +151,8 @@ def print_result(r: dict) -> None:
             print(f"  {name:<30} {v['error'][:100]}")
             continue
         p = v.get("parity", {})
-        parity = (f"MAE {p['mae_delta']:+.4f} Acc-2 -{p['acc2_drop_points']:.2f}pt" if "mae_delta" in p else
-                  f"max|d| {p['max_abs_diff_score']:.2g}" if p else "")
+        parity = (f"MAE {p['mae_delta']:+.4f}, Acc-2 drop {p['acc2_drop_points']:+.2f}pt"
+                  if "mae_delta" in p else f"max|d| {p['max_abs_diff_score']:.2g}" if p else "")
         print(f"  {name:<30} {v['mb']:>8.2f} {v['p50_ms']:>8.3f} {eager / v['p50_ms']:>8.2f}  {parity}")
     for line in targets(r):
         print("  " + line)
@@ -161,11 +164,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--models", nargs="*", default=None, help="presets exported untrained (default: every "
                                                              "-small preset when no --runs)")
     p.add_argument("--data", default="../shared/data", help="real data for untrained presets' inputs")
-    p.add_argument("--threads", type=int, default=2, help="threads of every backend")
+    p.add_argument("--threads", type=int, default=1, help="threads of every backend (on a shared, "
+                                                          "loaded machine more threads oversubscribe)")
     p.add_argument("--calls", type=int, default=60, help="timed calls per variant (all rounds)")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     p.add_argument("--json", type=Path, default=None, help="write the results here")
     p.add_argument("--keep", type=Path, default=None, help="keep the bundles under this folder")
+    p.add_argument("--reuse", action="store_true", help="time the bundles already under --keep, "
+                                                         "export only the missing ones")
     args = p.parse_args(argv)
     models = args.models if args.models is not None else ([] if args.runs else
                                                           [m for m in list_models() if m.endswith("-small")])
@@ -177,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
         jobs += [(untrained_run(m, root / m, args.data), False, root / m) for m in models]
         for run, trained, where in jobs:
             print(f"{run}: exporting {len(RECIPES)} bundles", flush=True)
-            results.append(bench(run, where, trained, args.threads, args.calls, args.rounds))
+            results.append(bench(run, where, trained, args.threads, args.calls, args.rounds, args.reuse))
             print_result(results[-1])
     load_after = os.getloadavg()
     print(f"\nload average before {load_before}, after {load_after} (2-core machine shared with other jobs)")

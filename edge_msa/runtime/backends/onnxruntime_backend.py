@@ -23,6 +23,9 @@ class OnnxRuntimeBackend(Backend):
         if threads:
             options.intra_op_num_threads = threads
         options.log_severity_level = 3  # warnings about unused initializers are noise to a user
+        # idle pool threads spin by default, taking cores from the runtime's other workers (audio,
+        # face, ASR) between calls
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = [p for p in PROVIDERS if p in ort.get_available_providers()]
         self.session = ort.InferenceSession(str(bundle.path("model")), options, providers=providers)
 
