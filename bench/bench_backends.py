@@ -1,7 +1,7 @@
 """Torch eager vs onnxruntime vs ExecuTorch (fp32, int8) for every registered preset, per thread count.
 
     python bench/bench_backends.py [--models lnln_lite-tiny hme_lite-tiny] [--threads 1 2]
-                                   [--calls 60] [--rounds 3] [--json OUT] [--keep DIR]
+                                   [--calls 60] [--rounds 3] [--json OUT] [--keep DIR [--reuse]]
 
 A sweep over `bench_export.py`'s pieces (no second copy): the same exports (the shipped recipes
 through `export_run`, UNTRAINED weights with the parity gates off, so the figures are latency and
@@ -54,10 +54,11 @@ def time_variants(model: torch.nn.Module, bundles: dict[str, Path], threads: int
     return {k: {"p50_ms": ms, "speedup_vs_eager": medians[EAGER] / ms} for k, ms in medians.items()}
 
 
-def bench_model(name: str, root: Path, data: str, threads: list[int], calls: int, rounds: int) -> dict:
+def bench_model(name: str, root: Path, data: str, threads: list[int], calls: int, rounds: int,
+                reuse: bool) -> dict:
     run = untrained_run(name, root, data)
     model, _ = load_run(run)
-    exported = export_all(run, root, trained=False)
+    exported = export_all(run, root, trained=False, reuse=reuse)
     bundles = {k: v for k, v in exported.items() if isinstance(v, Path)}
     variants = {EAGER: {"backend": "torch", "precision": "fp32",
                         "mb": sum(t.numel() * t.element_size() for t in model.state_dict().values()) / 1e6}}
@@ -109,6 +110,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     p.add_argument("--json", type=Path, default=None, help="write the results here")
     p.add_argument("--keep", type=Path, default=None, help="keep the bundles under this folder")
+    p.add_argument("--reuse", action="store_true", help="with --keep: time bundles already there, export "
+                                                         "only the missing ones")
     args = p.parse_args(argv)
     names = args.models or presets()
     unknown = [n for n in names if n not in list_models()]
@@ -121,7 +124,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name}: exporting, then timing at {args.threads} threads", flush=True)
             root = (args.keep or Path(tmp)) / name
             try:
-                results.append(bench_model(name, root, args.data, args.threads, args.calls, args.rounds))
+                results.append(bench_model(name, root, args.data, args.threads, args.calls, args.rounds,
+                                           args.reuse))
             except Exception as e:  # noqa: BLE001 - one exporter crash must not end the sweep
                 print(f"{name}: crashed: {type(e).__name__}: {str(e).splitlines()[0][:160]}", flush=True)
                 results.append({"model": name, "crashed": f"{type(e).__name__}: {str(e)[:300]}"})
