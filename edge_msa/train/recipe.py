@@ -325,6 +325,7 @@ def export_bundles(recipe: TrainRecipe, run_dir: str | Path, out_root: str | Pat
     import executorch.kernels.quantized  # noqa: F401  out-variants of the int8 ops XNNPACK leaves
 
     from edge_msa.export.pipeline import export_run
+    from edge_msa.export.recipes import load_export_recipe
     from edge_msa.train.run import read_config
 
     if recipe.export is None:
@@ -334,8 +335,9 @@ def export_bundles(recipe: TrainRecipe, run_dir: str | Path, out_root: str | Pat
     calib = calibration_file(recipe, run_dir, data_path, FeatureSpec.from_dict(config["spec"]))
     out = {}
     for name, rel in recipe.export.bundles.items():
-        manifest = export_run(run_dir, recipe.resolve(rel), out_root / name, data=data_path,
-                              calibration=calib, force=True, progress=progress)
+        export = load_export_recipe(recipe.resolve(rel))
+        manifest = export_run(run_dir, export, out_root / name, data=data_path, force=True, progress=progress,
+                              calibration=calib if export.calibrated else None)
         manifest = slim_tokenizer(out_root / name)  # export_run copied the run's "modalities"
         out[name] = {"parity": manifest.parity, "metrics": manifest.metrics,
                      "bytes": sum(f.bytes for f in manifest.files.values())}
