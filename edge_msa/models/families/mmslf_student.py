@@ -96,6 +96,9 @@ def student_text_encoder(vocab: int, max_len: int, layers: int, emb_dim: int, pr
     if not cut:
         with torch.no_grad():
             enc.word.weight.copy_(small)
+            # BERT's init: nn.Embedding's N(0, 1) positions (norm ~11 at width 128) would drown the
+            # MiniLM word rows (norm ~0.5) after the LayerNorm and the encoder learns no words
+            enc.position.weight.normal_(0.0, 0.02)
         return enc
     src.update({"word.weight": small, "word_proj.weight": proj.T.contiguous(), "word_proj.bias": bias,
                 "position.weight": src["position.weight"][:max_len]})
