@@ -16,12 +16,7 @@ SMALL_GRAPH = dict(dmml_depth=1, fusion_depth=1)  # fewer layers: faster export,
 LIMITS = {"tiny": 1_000_000, "small": 5_000_000}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models on a shared 2-core machine
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def dynamic_shapes(t: str = "text_len"):
