@@ -257,6 +257,9 @@ def distill(teacher: MSAModel, student: MSAModel, train: PromptedData, valid: Pr
             history.append({"epoch": epoch, "train": train_terms, "valid": metrics,
                             "gap_valid": float(np.abs(student_pred - teacher_pred).mean())})
             status = f"valid {select} {metrics[select]:.3f} (epoch {epoch})"
+            if progress:  # one line per epoch, also where the live bar is not drawn (logs)
+                bar.console.print(f"epoch {epoch}: train loss {train_terms['loss']:.3f}, {status}, "
+                                  f"mean |student - teacher| {history[-1]['gap_valid']:.3f}")
             if _is_better(metrics[select], best_value, select):
                 best_value, best_epoch, best_pred = metrics[select], epoch, student_pred
                 best_state = {k: v.detach().clone() for k, v in student.state_dict().items()}
