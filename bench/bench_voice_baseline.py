@@ -36,9 +36,9 @@ BUNDLES = ("executorch-int8", "onnx-int8", "onnx-fp32")
 MEL_BANDS = 40
 
 
-def logmel_stats(data: MSAData) -> np.ndarray:
-    """[N, 80]: mean and std over present frames of each log-mel band."""
-    mel, w = data.audio[..., :MEL_BANDS], data.audio_mask[..., None]
+def logmel_stats(audio: np.ndarray, audio_mask: np.ndarray) -> np.ndarray:
+    """[N, 80]: mean and std over present frames of each log-mel band (audio [N, T, 42], mask [N, T])."""
+    mel, w = audio[..., :MEL_BANDS], audio_mask[..., None]
     n = w.sum(1).clip(min=1.0)
     mean = (mel * w).sum(1) / n
     std = np.sqrt((((mel - mean[:, None]) ** 2) * w).sum(1) / n)
@@ -48,8 +48,8 @@ def logmel_stats(data: MSAData) -> np.ndarray:
 def fit_baseline(train: MSAData, seed: int = 0):
     levels = np.unique(train.labels)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
-    model.fit(logmel_stats(train), np.searchsorted(levels, train.labels))
-    return lambda data: model.predict_proba(logmel_stats(data)) @ levels
+    model.fit(logmel_stats(train.audio, train.audio_mask), np.searchsorted(levels, train.labels))
+    return lambda audio, mask: model.predict_proba(logmel_stats(audio, mask)) @ levels
 
 
 def valence_metrics(score: np.ndarray, valence: np.ndarray) -> dict[str, float]:
@@ -73,8 +73,8 @@ def main() -> None:
     rows = {}
     for split, speakers in (("valid", "12, 14"), ("test", "15, 16")):
         data = splits[split]
-        scores = {"log-mel stats + LR": baseline(data)} | {f"default {n}": predict(b, data)
-                                                             for n, b in backends.items()}
+        scores = {"log-mel stats + LR": baseline(data.audio, data.audio_mask)}
+        scores |= {f"default {n}": predict(b, data) for n, b in backends.items()}
         for name, score in scores.items():
             rows[f"{split} ({speakers}) / {name}"] = {"n": len(data), **valence_metrics(score, data.labels)}
     print("| EmoDB speakers / model | n | ROC AUC pos vs neg | Pearson r with valence |")

@@ -78,13 +78,16 @@ def test_train_subsample_and_missing_train(tmp_path):
 
 
 def test_mmsa_file_spec_is_inferred(tmp_path):
-    pkl = make_mmsa_pickle(tmp_path / "aligned_50.pkl", 16, "mosi")
+    """The issue's command for MMSA users: a .pkl as --data implies --dataset mmsa and its spec."""
+    pkl = make_mmsa_pickle(tmp_path / "unaligned_50.pkl", 16, "mosi")
     run = tmp_path / "r"
-    args = ["--dataset", "mmsa", "--data", str(pkl), "--trust-pickle"]
-    assert main(["train", "--model", "mean_pool_mlp-tiny", *args, "--out", str(run), "--epochs", "1"]) == 0
-    spec = read(run / "config.json")["spec"]
+    args = ["--data", str(pkl), "--trust-pickle"]
+    assert main(["train", "--model", "lnln_lite-tiny", *args, "--out", str(run), "--epochs", "1"]) == 0
+    config = read(run / "config.json")
+    assert config["data"]["dataset"] == "mmsa"
+    spec = config["spec"]
     assert spec["name"].startswith(MOSI_BERT.name) and spec["text"]["kind"] == "features:bert-768"
-    assert main(["eval", str(run), *args, "--split", "test"]) == 0
+    assert main(["eval", str(run), "--dataset", "mmsa", *args, "--split", "test"]) == 0
 
 
 def _error_line(capsys) -> str:

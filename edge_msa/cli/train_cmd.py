@@ -20,7 +20,8 @@ from edge_msa.data.batch import MSAData
 from edge_msa.errors import UserError
 from edge_msa.features.spec import MODALITIES, NAMED_SPECS, FeatureSpec, ModalitySpec
 
-DATASET_HELP = "Dataset reader: mmsa, vader, vader-movie, vader-amazon, meld, emodb or synthetic."
+DATASET_HELP = ("Dataset reader: mmsa, vader, vader-movie, vader-amazon, meld, emodb or synthetic "
+                "(an MMSA .pkl/.npz as --data implies mmsa).")
 DATA_HELP = "Dataset file or folder (default for the text/speech corpora: ../shared/data)."
 SPEC_HELP = "Named FeatureSpec (default: the live MiniLM spec; for mmsa, the file's own features)."
 
@@ -98,6 +99,8 @@ def train(
         raise UserError(f"{out} exists and is not empty; pass --force to write into it")
     if recipe is not None:
         return train_from_recipe(recipe, out, data, bundles, json_out)
+    if dataset is None and data is not None and data.suffix in (".pkl", ".npz"):
+        dataset = "mmsa"  # an MMSA feature file names its own dataset
     if model is None or dataset is None:
         raise UserError("name --model and --dataset, or a --recipe")
     if bundles is not None:
