@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from edge_msa.errors import UserError
 from edge_msa.features.spec import FeatureSpec
+from edge_msa.user_files import validated
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -135,12 +136,7 @@ def read_manifest(root: str | Path) -> Manifest:
     if version > FORMAT_VERSION:
         raise UserError(f"bundle {root} has format version {version}, newer than this edge-msa reads "
                         f"({FORMAT_VERSION}); upgrade edge-msa or re-export the bundle")
-    try:
-        return Manifest.model_validate(raw)
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "manifest"
-        raise UserError(f"{path} is malformed: {where}: {first['msg']}") from None
+    return validated(Manifest, raw, f"{path} is malformed", "manifest")
 
 
 def load_bundle(root: str | Path) -> Bundle:

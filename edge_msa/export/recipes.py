@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, TypeVar
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge_msa.data.missing import SUBSETS
 from edge_msa.errors import UserError
+from edge_msa.user_files import read_yaml, validated
 
 BACKENDS = ("torch", "onnxruntime", "executorch", "tensorrt")
 FORMAT_BACKENDS = {"executorch": {"executorch", "torch"}, "onnx": {"onnxruntime", "tensorrt", "torch"}}
@@ -158,18 +158,10 @@ def find_recipe(name_or_path: str | Path, folder: str) -> Path:
 
 def _load(kind: type[Recipe], name_or_path: str | Path, folder: str) -> Recipe:
     path = find_recipe(name_or_path, folder)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise UserError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise UserError(f"{path} must be a YAML mapping of recipe fields")
-    try:
-        return kind.model_validate(raw)
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "recipe"
-        raise UserError(f"{path}: {where}: {first['msg'].removeprefix('Value error, ')}") from None
+    return validated(kind, raw, str(path), "recipe")
 
 
 def load_export_recipe(name_or_path: str | Path) -> ExportRecipe:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from edge_msa.errors import UserError
+from edge_msa.user_files import read_yaml, validated
 
 
 class _Strict(BaseModel):
@@ -115,12 +115,7 @@ class RuntimeConfig(_Strict):
 
 
 def _validate(data: object, where: str) -> RuntimeConfig:
-    try:
-        return RuntimeConfig.model_validate(data or {})
-    except ValidationError as e:
-        err = e.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise UserError(f"{where}: {field}: {err['msg']}") from None
+    return validated(RuntimeConfig, data or {}, where, "(top level)")
 
 
 def load_config(path: str | Path | None = None) -> RuntimeConfig:
@@ -130,8 +125,4 @@ def load_config(path: str | Path | None = None) -> RuntimeConfig:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no such pipeline config: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise UserError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
-    return _validate(data, str(path))
+    return _validate(read_yaml(path), str(path))

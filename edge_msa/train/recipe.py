@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from edge_msa.data.batch import MSAData
@@ -27,6 +26,7 @@ from edge_msa.models.base import MSAModel
 from edge_msa.models.heads import score_error_loss
 from edge_msa.train.evaluate import predict, trim_padding
 from edge_msa.train.metrics import msa_metrics
+from edge_msa.user_files import read_yaml, validated
 
 SCALE = "mosi"
 MODALITY_ROWS = {"text": "text_mask", "audio": "audio_mask", "vision": "vision_mask"}
@@ -112,32 +112,20 @@ class TrainRecipe(_Strict):
 def _load_yaml(path: Path, what: str) -> dict:
     if not path.is_file():
         raise UserError(f"{what} {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise UserError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping at the top level")
     return raw
 
 
-def _validated(cls, raw: dict, path: Path):
-    try:
-        return cls.model_validate(raw)
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "recipe"
-        raise UserError(f"{path}: {where}: {first['msg']}") from None
-
-
 def load_face_prior(path: str | Path) -> FacePrior:
     path = Path(path)
-    return _validated(FacePrior, _load_yaml(path, "face prior"), path)
+    return validated(FacePrior, _load_yaml(path, "face prior"), str(path), "recipe")
 
 
 def load_train_recipe(path: str | Path) -> TrainRecipe:
     path = Path(path)
-    recipe = _validated(TrainRecipe, _load_yaml(path, "training recipe"), path)
+    recipe = validated(TrainRecipe, _load_yaml(path, "training recipe"), str(path), "recipe")
     recipe.source = path
     if recipe.distill.teacher is not None and recipe.distill.prediction == 0:
         raise UserError(f"{path}: distill.prediction is 0 but a teacher is named (set teacher: null)")

@@ -1,0 +1,36 @@
+"""Reading user-written YAML and validating it, with every mistake as one `UserError` line.
+
+Recipes, pipeline configs and bundle manifests all go through these two functions, so a bad file
+reads the same way everywhere: `<file>: <field>: <what is wrong>`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from edge_msa.errors import UserError
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def read_yaml(path: Path) -> object:
+    """The parsed document; a syntax error names the file and the first line of the parser's message."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise UserError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+
+
+def validated(cls: type[Model], raw: object, source: str, top: str) -> Model:
+    """`cls.model_validate(raw)`; the first error becomes `source: field: message` (`top` when the
+    error is about the whole document)."""
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or top
+        raise UserError(f"{source}: {where}: {first['msg'].removeprefix('Value error, ')}") from None
