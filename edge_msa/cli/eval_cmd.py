@@ -66,7 +66,7 @@ def evaluate_cmd(
     markdown: Annotated[Path | None, typer.Option("--markdown", help="Write a Markdown table here.")] = None,
 ) -> None:
     """Score a run or bundle on a split, optionally under missing modalities."""
-    from edge_msa.data.datasets import load_dataset
+    from edge_msa.data.datasets import dataset_of_path, load_dataset
     from edge_msa.train.sweep import FIRST_COLUMN, PROTOCOLS, print_metrics, sweep, write_sweep
 
     if split not in SPLITS:
@@ -80,6 +80,7 @@ def evaluate_cmd(
     check_data_path(data)
     found = load_target(target, backend)
     recorded = found.data.get("dataset")
+    dataset = dataset or dataset_of_path(data)  # as in train: an MMSA file names its dataset
     if dataset is None and recorded is None:
         raise UserError(f"{target} does not record its dataset: name one with --dataset")
     same = dataset in (None, recorded)

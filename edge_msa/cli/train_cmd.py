@@ -89,7 +89,7 @@ def train(
 
     import torch
 
-    from edge_msa.data.datasets import load_dataset
+    from edge_msa.data.datasets import dataset_of_path, load_dataset
     from edge_msa.data.missing import random_missing
     from edge_msa.models.registry import create_model, resolve
     from edge_msa.train.sweep import print_metrics
@@ -99,8 +99,7 @@ def train(
         raise UserError(f"{out} exists and is not empty; pass --force to write into it")
     if recipe is not None:
         return train_from_recipe(recipe, out, data, bundles, json_out)
-    if dataset is None and data is not None and data.suffix in (".pkl", ".npz"):
-        dataset = "mmsa"  # an MMSA feature file names its own dataset
+    dataset = dataset or dataset_of_path(data)  # an MMSA feature file names its own dataset
     if model is None or dataset is None:
         raise UserError("name --model and --dataset, or a --recipe")
     if bundles is not None:

@@ -22,16 +22,22 @@ from edge_msa.features.spec import FeatureSpec, get_spec
 DEFAULT_DATA = Path("../shared/data")
 DATASETS = ("mmsa", "vader", "vader-movie", "vader-amazon", "meld", "emodb", "synthetic")
 SYNTHETIC_SIZES = {"train": 256, "valid": 64, "test": 64}
+MMSA_SUFFIXES = (".pkl", ".npz")
 
 
 def _mmsa_file(path: Path) -> Path:
     if not path.is_dir():
         return path
-    found = sorted(p for p in path.iterdir() if p.suffix in (".pkl", ".npz"))
+    found = sorted(p for p in path.iterdir() if p.suffix in MMSA_SUFFIXES)
     if len(found) != 1:
         names = [p.name for p in found] or "none"
         raise UserError(f"{path}: need exactly one MMSA .pkl/.npz file there, found {names}; name the file")
     return found[0]
+
+
+def dataset_of_path(path: str | Path | None) -> str | None:
+    """"mmsa" when `path` names an MMSA feature file (the suffix says so), else None."""
+    return "mmsa" if path is not None and Path(path).suffix in MMSA_SUFFIXES else None
 
 
 def load_dataset(name: str, path: str | Path | None, spec: FeatureSpec | str | dict | None, *,
