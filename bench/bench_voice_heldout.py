@@ -31,7 +31,7 @@ import numpy as np
 from bench_voice_baseline import fit_baseline, valence_metrics
 
 from edge_msa.data.emodb import load_emodb
-from edge_msa.features.audio import AudioFeaturizer
+from edge_msa.features.audio import SAMPLE_RATE, AudioFeaturizer
 from edge_msa.features.spec import LIVE
 from edge_msa.runtime.launch import demo_clip_path
 from edge_msa.runtime.media import read_audio
@@ -56,7 +56,8 @@ def run_events(audio: Path, bundle: Path | None) -> list[dict]:
         jsonl = Path(tmp) / "events.jsonl"
         cmd = ["edge-msa", "run", "--audio", str(audio), "--fast",
                "--console", "off", "--jsonl", str(jsonl)] + (["--bundle", str(bundle)] if bundle else [])
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        if subprocess.run(cmd, stdout=subprocess.DEVNULL).returncode != 0:  # edge-msa said why on stderr
+            raise SystemExit(2)
         events = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
     return [e for e in events if e["kind"] == "utterance"]
 
@@ -65,21 +66,16 @@ def overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
 
 
-def match(segments: list[dict], events: list[dict]) -> list[dict | None]:
-    """For each segment, the event overlapping it most (None when no event touches it)."""
-    out = []
-    for s in segments:
-        def shared(e: dict, s: dict = s) -> float:
-            return overlap(s["start_s"], s["end_s"], e["start"], e["end"])
-
-        best = max(events, key=shared, default=None)
-        out.append(best if best is not None and shared(best) > 0 else None)
-    return out
+def best_event(segment: dict, events: list[dict]) -> dict | None:
+    """The event overlapping the segment most (None when no event touches it)."""
+    shared = [overlap(segment["start_s"], segment["end_s"], e["start"], e["end"]) for e in events]
+    best = int(np.argmax(shared)) if shared else -1
+    return events[best] if best >= 0 and shared[best] > 0 else None
 
 
 def segment_frames(audio: Path, segments: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     """Padded live audio frames of every segment: [N, T, 42] and mask [N, T]."""
-    wave, sr = read_audio(audio, 16000), 16000
+    wave, sr = read_audio(audio, SAMPLE_RATE), SAMPLE_RATE
     frames = [AudioFeaturizer().offline(wave[int(s["start_s"] * sr) : int(s["end_s"] * sr)])
               for s in segments]
     t = max(len(f) for f in frames)
@@ -113,9 +109,15 @@ def main() -> None:
         if not p.is_file():
             parser.error(f"{p} is not a file")
 
-    segments = read_labels(args.labels)
+    try:
+        segments = read_labels(args.labels)
+    except (KeyError, ValueError) as e:  # JSONDecodeError is a ValueError
+        parser.error(f"{args.labels}: not a labels file ({type(e).__name__}: {e}); see --help")
+    if not segments:
+        parser.error(f"{args.labels} has no labelled segments")
     valence = np.array([s["valence"] for s in segments])
-    events = match(segments, run_events(args.audio, args.bundle))
+    run = run_events(args.audio, args.bundle)
+    events = [best_event(s, run) for s in segments]
     baseline = fit_baseline(load_emodb(args.data, LIVE)["train"])
     scores = {
         "log-mel stats + LR (EmoDB train)": baseline(*segment_frames(args.audio, segments)),
