@@ -84,6 +84,26 @@ def test_44k_audio_file_is_resampled_to_16k(tmp_path, codec, suffix):
         list(media.iter_video_frames(path))
 
 
+@pytest.mark.parametrize("channels", [2, 6])
+def test_multichannel_audio_is_averaged_to_mono(tmp_path, channels):
+    """One signal on every channel is that signal in mono (FFmpeg's downmix summed it: peak 1.41, 3.41)."""
+    import wave
+
+    sr = 16000
+    tone = 0.9 * np.sin(2 * np.pi * 440 * np.arange(sr) / sr)
+    pcm = np.repeat(np.round(tone * 32767).astype("<i2")[:, None], channels, axis=1)
+    path = tmp_path / f"tone-{channels}ch.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(sr)
+        w.writeframes(pcm.tobytes())
+    audio = media.read_audio(path, sr=sr)
+    np.testing.assert_allclose(audio, pcm[:, 0] / 32768, atol=1e-6)
+    chunks = np.concatenate([c for _, c in media.iter_audio_chunks(path, sr=sr)])
+    np.testing.assert_array_equal(chunks, audio)
+
+
 def test_video_only_file(tmp_path):
     path = _write_video(tmp_path / "silent.mp4")
     info = media.probe(path)

@@ -2,9 +2,10 @@
 
 One reader for every container FFmpeg knows (wav, flac, mp3, mp4, mkv, webm, flv, ...), used by
 dataset readers and by the runtime's media-file source (a file stands in for mic + camera).
-Audio comes out as float32 mono at the requested rate, resampled by FFmpeg's swresample, which
-also works on a stream. Streams without a decoder (the data track of an FLV) are ignored. Every
-failure (missing, corrupt, unsupported file, no such stream) is a one-line UserError.
+Audio comes out as float32 mono (the mean of the channels) at the requested rate, resampled by
+FFmpeg's swresample, which also works on a stream. Streams without a decoder (the data track of
+an FLV) are ignored. Every failure (missing, corrupt, unsupported file, no such stream) is a
+one-line UserError.
 """
 
 from __future__ import annotations
@@ -86,15 +87,22 @@ def _audio_blocks(container, path: Path, sr: int) -> Iterator[tuple[float, np.nd
     stream = _stream(container, "audio")
     if stream is None:
         raise UserError(f"{path} has no audio stream")
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
+    # Keep the file's channels and average them here: swresample's own downmix to mono sums them
+    # (with centre/surround gains), so one signal on both stereo channels came out 1.41x as loud.
+    resampler = av.AudioResampler(format="fltp", layout=None, rate=sr)
     t0 = None
     for frame in container.decode(stream):
         if t0 is None:
             t0 = float(frame.time or 0.0)
         for out in resampler.resample(frame):
-            yield t0, out.to_ndarray().reshape(-1)
+            yield t0, _mono(out)
     for out in resampler.resample(None):  # flush the resampler's delay line
-        yield t0 or 0.0, out.to_ndarray().reshape(-1)
+        yield t0 or 0.0, _mono(out)
+
+
+def _mono(frame: av.AudioFrame) -> np.ndarray:
+    """The mean of a planar float frame's channels ([channels, samples] -> [samples])."""
+    return frame.to_ndarray().mean(axis=0, dtype=np.float32)
 
 
 def read_audio(path: str | Path, sr: int = 16000) -> np.ndarray:
