@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 from export_helpers import bundle, copy_bundle
@@ -81,3 +83,23 @@ def test_malformed_manifest_is_refused(tmp_path):
         load_bundle(root)
     with pytest.raises(UserError, match="no manifest.json"):
         load_bundle(tmp_path)
+
+
+@pytest.mark.parametrize("entry", ["../outside.txt", "{abs}", "inside-link.txt"])
+def test_listed_path_outside_the_bundle_is_refused(tmp_path, entry):
+    """A manifest entry that leaves the folder is refused even with the outside file's real sha256."""
+    import shutil
+
+    from edge_msa.export.bundle import FileInfo
+    from edge_msa.runtime.launch import ASSETS
+
+    root = Path(shutil.copytree(ASSETS / "default" / "onnx-int8", tmp_path / "bundle"))  # small, shipped
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not part of the bundle\n")
+    (root / "inside-link.txt").symlink_to(outside)
+    rel = entry.format(abs=outside)
+    info = FileInfo(sha256=sha256_file(outside), bytes=outside.stat().st_size, role="script")
+    load_bundle(root)  # the copy itself is fine
+    _edit_manifest(root, lambda raw: raw["files"].update({rel: info.model_dump()}))
+    with pytest.raises(UserError, match=f"invalid: {re.escape(rel)} in manifest.json lies outside"):
+        load_bundle(root)

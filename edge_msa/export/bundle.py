@@ -6,9 +6,9 @@
     BUNDLE/tokenizer/...   tokenizer files when the text input is token ids
     BUNDLE/build_engine.sh TensorRT build step for Jetson targets
 
-Every listed file carries its sha256; `load_bundle` refuses a bundle whose files are missing or
-changed, or whose manifest comes from a newer format than this edge-msa reads. Files the runtime
-adds later (a TensorRT engine, its timing cache) are not listed and not checked.
+Every listed file carries its sha256; `load_bundle` refuses a bundle whose files are missing,
+changed or outside its folder, or whose manifest comes from a newer format than this edge-msa
+reads. Files the runtime adds later (a TensorRT engine, its timing cache) are not listed and not checked.
 """
 
 from __future__ import annotations
@@ -139,12 +139,21 @@ def read_manifest(root: str | Path) -> Manifest:
     return validated(Manifest, raw, f"{path} is malformed", "manifest")
 
 
+def _listed_path(root: Path, rel: str) -> Path:
+    """`root / rel`, refused when it resolves outside the bundle (`../..`, an absolute path, a link
+    out): a matching sha256 proves the file is what the manifest says, not that it is the bundle's."""
+    path = root / rel
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise UserError(f"bundle {root} is invalid: {rel} in {MANIFEST} lies outside the bundle folder")
+    return path
+
+
 def load_bundle(root: str | Path) -> Bundle:
     """Read a bundle and check every listed file's presence and sha256."""
     root = Path(root)
     manifest = read_manifest(root)
     for rel, info in manifest.files.items():
-        path = root / rel
+        path = _listed_path(root, rel)
         if not path.is_file():
             raise UserError(f"bundle {root} is incomplete: {rel} is missing")
         if path.stat().st_size != info.bytes or sha256_file(path) != info.sha256:
