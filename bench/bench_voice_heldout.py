@@ -50,11 +50,11 @@ def read_labels(path: Path) -> list[dict]:
                  "name": r.get("name", "")} for r in csv.DictReader(f)]
 
 
-def run_events(audio: Path, bundle: Path | None) -> list[dict]:
-    """Utterance events of `edge-msa run --audio FILE --fast`, as the CLI writes them."""
+def run_events(audio: Path, bundle: Path | str | None, source: str = "--audio") -> list[dict]:
+    """Utterance events of `edge-msa run --audio FILE --fast` (or `--video`), as the CLI writes them."""
     with tempfile.TemporaryDirectory() as tmp:
         jsonl = Path(tmp) / "events.jsonl"
-        cmd = ["edge-msa", "run", "--audio", str(audio), "--fast",
+        cmd = ["edge-msa", "run", source, str(audio), "--fast",
                "--console", "off", "--jsonl", str(jsonl)] + (["--bundle", str(bundle)] if bundle else [])
         if subprocess.run(cmd, stdout=subprocess.DEVNULL).returncode != 0:  # edge-msa said why on stderr
             raise SystemExit(2)

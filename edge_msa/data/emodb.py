@@ -40,6 +40,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from edge_msa.data import augment as augment_module
 from edge_msa.data.batch import MSAData
 from edge_msa.errors import UserError
 from edge_msa.features import audio as audio_features
@@ -80,18 +81,39 @@ def load_emodb(path: str | Path, spec: FeatureSpec, seed: int = 0) -> dict[str, 
     return {split: _build(fs, frames, spec) for split, fs in splits.items()}
 
 
-def _features(files: list[Path]) -> list[np.ndarray]:
-    """[T_i, 42] frames per file, from the cache when the audio and the extractor are unchanged."""
-    key = hashlib.sha256(av.__version__.encode())
-    for source in (audio_features.__file__, media.__file__, *files):
+def load_emodb_augmented(path: str | Path, spec: FeatureSpec, copies: int, seed: int = 0) -> MSAData:
+    """`copies` augmented versions (`edge_msa.data.augment`) of every training-speaker file, labelled
+    like the originals; the validation and test speakers are never augmented."""
+    if spec.audio.kind != KIND:
+        raise UserError(f"EmoDB audio is extracted as {KIND!r}; spec {spec.name!r} wants {spec.audio.kind!r}")
+    files = split_files(path)["train"]
+    frames = _features(files, copies=copies, seed=seed)
+    names = [f"{f.name}#{k}" for f in files for k in range(copies)]
+    data = _build([f for f in files for _ in range(copies)], dict(zip(names, frames, strict=True)), spec,
+                  names)
+    return data
+
+
+def _features(files: list[Path], copies: int = 0, seed: int = 0) -> list[np.ndarray]:
+    """[T_i, 42] frames per file (or per augmented copy: file 0 copy 0.., file 1 copy 0..), from the
+    cache when the audio, the extractor and the augmentation are unchanged."""
+    key = hashlib.sha256(f"{av.__version__}:{copies}:{seed}".encode())
+    sources = (audio_features.__file__, media.__file__, *((augment_module.__file__,) if copies else ()))
+    for source in (*sources, *files):
         key.update(Path(source).name.encode() + Path(source).read_bytes())
+    tag = f"emodb-aug{copies}" if copies else "emodb"
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edge-msa" / \
-        f"emodb-{key.hexdigest()[:24]}.npz"
+        f"{tag}-{key.hexdigest()[:24]}.npz"
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as z:
             return np.split(z["frames"], np.cumsum(z["lengths"])[:-1])
     featurizer = AudioFeaturizer()
-    out = [featurizer.offline(read_audio(f, SAMPLE_RATE)) for f in files]
+    if copies:
+        rng = np.random.default_rng(seed)
+        waves = [read_audio(f, SAMPLE_RATE) for f in files]
+        out = [featurizer.offline(augment_module.augment(w, rng)) for w in waves for _ in range(copies)]
+    else:
+        out = [featurizer.offline(read_audio(f, SAMPLE_RATE)) for f in files]
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp.npz")  # write then rename: a crash never leaves a half file
     np.savez(tmp, frames=np.concatenate(out), lengths=np.array([len(x) for x in out]))
@@ -99,12 +121,14 @@ def _features(files: list[Path]) -> list[np.ndarray]:
     return out
 
 
-def _build(files: list[Path], frames: dict[str, np.ndarray], spec: FeatureSpec) -> MSAData:
+def _build(files: list[Path], frames: dict[str, np.ndarray], spec: FeatureSpec,
+           keys: list[str] | None = None) -> MSAData:
+    keys = keys or [f.name for f in files]
     n, t = len(files), spec.audio.max_len
     audio = np.zeros((n, t, spec.audio.dim), np.float32)
     audio_mask = np.zeros((n, t), np.float32)
-    for i, f in enumerate(files):
-        x = frames[f.name][:t]
+    for i, k in enumerate(keys):
+        x = frames[k][:t]
         audio[i, : len(x)] = x
         audio_mask[i, : len(x)] = 1.0
     text_shape = (n, 1) if spec.text.is_tokens else (n, 1, spec.text.dim)
@@ -116,6 +140,6 @@ def _build(files: list[Path], frames: dict[str, np.ndarray], spec: FeatureSpec) 
         vision=np.zeros((n, 1, spec.vision.dim), np.float32),
         vision_mask=np.zeros((n, 1), np.float32),
         labels=np.array([VALENCE[FILE_NAME.match(f.name)[3]] for f in files], np.float32),
-        ids=[f.stem for f in files],
+        ids=[k.replace(".wav", "") for k in keys],
         scale="sims",
     )

@@ -91,7 +91,7 @@ MINILM_VOCAB = 30522
 LIVE = FeatureSpec(
     text=ModalitySpec("tokens:minilm-l6", MINILM_VOCAB, 64),
     audio=ModalitySpec("audio:logmel-40-pitch-energy", 42, 300, 50.0),
-    vision=ModalitySpec("vision:blendshapes-52-pose-3", 55, 60, 10.0),
+    vision=ModalitySpec("vision:blendshapes-52-pose-3-expr-7", 62, 60, 10.0),
     name="live-minilm",
 )
 NAMED_SPECS = {s.name: s for s in (MOSI_BERT, MOSEI_BERT, SIMS_BERT, LIVE)}

@@ -19,13 +19,12 @@ from edge_msa.runtime.pipeline import Pipeline, Sensors
 from edge_msa.runtime.sources.camera import CameraSource
 from edge_msa.runtime.sources.media_file import FileAudioSource, FileVideoSource
 from edge_msa.runtime.sources.mic import MicSource
-
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+from edge_msa.tiers import ASSETS, resolve_bundle
 
 
 def default_bundle_path() -> Path:
-    """The bundle shipped in the package: the default model as ExecuTorch int8 (its ONNX fp32 and
-    int8 siblings lie next to it; recipe: export/default/train.yaml)."""
+    """The bundle shipped in the package: the default tier as ExecuTorch int8 (its ONNX int8
+    sibling lies next to it; recipe: export/default/train.yaml)."""
     return ASSETS / "default" / "executorch-int8"
 
 
@@ -39,7 +38,7 @@ def open_bundle(bundle: str | Path | None, backend: str | None, threads: int | N
     One thread by default: on a small box the perception threads need the other cores."""
     from edge_msa.runtime.backends import load_backend
 
-    path = Path(bundle) if bundle is not None else default_bundle_path()
+    path = resolve_bundle(bundle) if bundle is not None else default_bundle_path()
     if bundle is None and not (path / "manifest.json").is_file():
         raise UserError(f"no default bundle in this installation ({path}); pass --bundle DIR "
                         "(a folder written by `edge-msa export`)")

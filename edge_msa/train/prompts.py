@@ -30,7 +30,7 @@ from edge_msa.features.text import tokenize
 
 PROMPT_TOKENS = 48  # describer sentences are 20-40 MiniLM tokens
 VOICE_KIND = "audio:logmel-40-pitch-energy"  # edge_msa.features.audio.KIND
-FACE_KIND = "vision:blendshapes-52-pose-3"  # edge_msa.features.face (FEATURE_NAMES order)
+FACE_KIND = "vision:blendshapes-52-pose-3-expr-7"  # edge_msa.features.face (FEATURE_NAMES order)
 
 
 class PromptProvider(Protocol):
@@ -123,7 +123,7 @@ def describe_voice(frames: np.ndarray) -> str:
 
 
 def describe_face(frames: np.ndarray) -> str:
-    """Present `vision:blendshapes-52-pose-3` frames [T, 55] -> one sentence."""
+    """Present live vision frames [T, 62] (`edge_msa.features.face.FEATURE_NAMES`) -> one sentence."""
     from edge_msa.features.face import FEATURE_NAMES
 
     col = {n: i for i, n in enumerate(FEATURE_NAMES)}

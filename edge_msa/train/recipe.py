@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, model_validator
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from edge_msa.data.batch import MSAData
@@ -25,15 +25,13 @@ from edge_msa.features.spec import LIVE, FeatureSpec
 from edge_msa.models.base import MSAModel
 from edge_msa.models.heads import score_error_loss
 from edge_msa.train.evaluate import predict, trim_padding
+from edge_msa.train.experts import ExpertsConfig
 from edge_msa.train.metrics import msa_metrics
+from edge_msa.user_files import StrictModel as _Strict
 from edge_msa.user_files import read_yaml, validated
 
 SCALE = "mosi"
 MODALITY_ROWS = {"text": "text_mask", "audio": "audio_mask", "vision": "vision_mask"}
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class PartConfig(_Strict):
@@ -78,17 +76,32 @@ class FacePrior(_Strict):
     weights: dict[str, float] = Field(min_length=1)
 
 
+class FaceValence(_Strict):
+    """Valence of each expression class of the face model, on the MOSI scale, with its sources."""
+    model: str  # what produces the class probabilities
+    sources: list[str] = Field(min_length=1)
+    valence: dict[str, float] = Field(min_length=1)
+
+
 class TrainRecipe(_Strict):
     name: str
     seed: int = 0
     model: str
     overrides: dict = Field(default_factory=dict)
     face_prior: str | None = None  # path relative to the recipe file
+    face_valence: str | None = None  # path relative to the recipe file (evidence_fusion)
     data: DataConfig
     distill: DistillConfig = Field(default_factory=DistillConfig)
-    train: TrainConfig
+    train: TrainConfig | None = None  # gradient training ...
+    experts: ExpertsConfig | None = None  # ... or closed-form experts (edge_msa.train.experts)
     export: ExportConfig | None = None
     source: Path | None = Field(None, exclude=True)  # the file it was read from
+
+    @model_validator(mode="after")
+    def _one_way_to_train(self):
+        if (self.train is None) == (self.experts is None):
+            raise ValueError("give exactly one of `train` (gradient steps) and `experts` (closed-form fit)")
+        return self
 
     def resolve(self, rel: str) -> Path:
         """A path named in the recipe: relative to the recipe's folder."""
@@ -107,6 +120,12 @@ class TrainRecipe(_Strict):
 
     def prior(self) -> FacePrior | None:
         return None if self.face_prior is None else load_face_prior(self.resolve(self.face_prior))
+
+    def valence(self) -> FaceValence | None:
+        if self.face_valence is None:
+            return None
+        path = self.resolve(self.face_valence)
+        return validated(FaceValence, _load_yaml(path, "face valence table"), str(path), "table")
 
 
 def _load_yaml(path: Path, what: str) -> dict:
@@ -135,8 +154,10 @@ def load_train_recipe(path: str | Path) -> TrainRecipe:
 def build_model(recipe: TrainRecipe, spec: FeatureSpec = LIVE) -> MSAModel:
     from edge_msa.models.registry import create_model
 
-    prior = recipe.prior()
+    prior, valence = recipe.prior(), recipe.valence()
     extra = {} if prior is None else {"expression_prior": prior.weights, "prior_alpha": prior.alpha}
+    if valence is not None:
+        extra["face_valence"] = valence.valence
     return create_model(recipe.model, spec, **{**recipe.overrides, **extra})
 
 
@@ -162,6 +183,10 @@ def modalities(recipe: TrainRecipe, parts: dict[str, dict[str, MSAData]], model:
             taught = []  # the learned path never reads vision
         if taught:
             out[m] = {"signal": "learned", "data": taught}
+        elif m == "vision" and recipe.face_valence is not None:
+            table = recipe.valence()
+            out[m] = {"signal": "learned", "data": [table.model], "valence_table": str(recipe.face_valence),
+                      "sources": table.sources}
         elif m == "vision" and recipe.face_prior is not None:
             out[m] = {"signal": "prior", "data": [str(recipe.face_prior)],
                       "sources": recipe.prior().sources}
@@ -207,6 +232,10 @@ def train_recipe(recipe: TrainRecipe, out: str | Path, *, data_path: str | Path 
     from edge_msa.train.run import save_run
     from edge_msa.train.trainer import _is_better, _optimizer, seed_everything, warmup_cosine
 
+    if recipe.experts is not None:
+        from edge_msa.train.experts import fit_recipe
+
+        return fit_recipe(recipe, out, data_path=data_path, progress=progress)
     cfg = recipe.train
     seed_everything(recipe.seed)
     model = build_model(recipe)

@@ -1,4 +1,5 @@
-"""The shipped default (edge_msa/assets/default): integrity, every backend, sign, prior, recipe."""
+"""The shipped tiers (edge_msa/assets/default, edge_msa/assets/nano): integrity, every backend,
+signs on clear sentences, the face table, the recipes."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from edge_msa.data.batch import MSAData
 from edge_msa.data.mix import MixPart, mixed_batches, rows_per_epoch
@@ -16,21 +16,24 @@ from edge_msa.features.face import FEATURE_NAMES
 from edge_msa.features.text import tokenize
 from edge_msa.runtime.backends import backend_class, load_backend
 from edge_msa.runtime.launch import default_bundle_path, open_bundle
-from edge_msa.train.recipe import load_face_prior, load_train_recipe
+from edge_msa.tiers import ASSETS, TIERS, resolve_bundle, tier_bundles
+from edge_msa.train.recipe import load_train_recipe
 
-ROOT = default_bundle_path().parent
-BUNDLES = ("executorch-int8", "onnx-fp32", "onnx-int8")
-RECIPE = Path(__file__).resolve().parents[1] / "export" / "default" / "train.yaml"
+RECIPES = Path(__file__).resolve().parents[1] / "export"
+LIMIT_MB = {"default": 30.0, "nano": 10.0}  # per bundle
+SHIPPED_LIMIT_MB = 60.0  # everything under edge_msa/assets
+
 POSITIVE = ["this is wonderful, I love it", "a brilliant, moving and beautiful film"]
 NEGATIVE = ["this is terrible, I hate it", "a boring, stupid waste of time"]
 
 
-def _runners() -> list[tuple[str, str]]:
+def _runners() -> list[tuple[str, str, str]]:
     found = []
-    for name in BUNDLES:
-        for backend in load_bundle(ROOT / name).manifest.backends:
-            if backend_class(backend).unavailable() is None:
-                found.append((name, backend))
+    for tier in TIERS:
+        for name in tier_bundles(tier):
+            for backend in load_bundle(ASSETS / tier / name).manifest.backends:
+                if backend_class(backend).unavailable() is None:
+                    found.append((tier, name, backend))
     return found
 
 
@@ -51,71 +54,80 @@ def _inputs(spec, texts: list[str] | None = None, vision: np.ndarray | None = No
     return ids, mask, audio, audio_mask, vision.astype(np.float32), vision_mask
 
 
-def test_default_path_is_the_executorch_int8_bundle():
-    assert default_bundle_path() == ROOT / "executorch-int8"
+def test_default_path_is_the_default_tiers_executorch_int8_bundle():
+    assert default_bundle_path() == ASSETS / "default" / "executorch-int8"
     runner, spec, scale = open_bundle(None, None)
     assert runner.name == "executorch" and scale == "mosi" and spec.text.kind == "tokens:minilm-l6"
 
 
-def test_bundles_verify_and_fit_in_10_mb():
-    for name in BUNDLES:
-        bundle = load_bundle(ROOT / name)  # raises on any file whose sha256 differs from the manifest
+def test_tiers_resolve_by_name():
+    assert resolve_bundle("nano") == ASSETS / "nano" / "executorch-int8"
+    assert resolve_bundle("default/onnx-int8") == ASSETS / "default" / "onnx-int8"
+    runner, _, _ = open_bundle("nano/onnx-int8", None)
+    assert runner.name == "onnxruntime"
+    with pytest.raises(UserError, match="has no bundle 'tflite'"):
+        resolve_bundle("nano/tflite")
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_bundles_verify_and_fit_their_budget(tier):
+    for name in tier_bundles(tier):
+        bundle = load_bundle(ASSETS / tier / name)  # raises on any file whose sha256 differs
         assert bundle.manifest.parity["passed"]
         assert "tokenizer/vocab.txt" in bundle.manifest.files
-    total = sum(p.stat().st_size for p in ROOT.rglob("*") if p.is_file())
-    assert total <= 10_000_000, f"shipped default is {total / 1e6:.2f} MB"
+        size = sum(f.bytes for f in bundle.manifest.files.values()) / 1e6
+        assert size <= LIMIT_MB[tier], f"{tier}/{name} is {size:.2f} MB"
+    total = sum(p.stat().st_size for p in ASSETS.rglob("*") if p.is_file()) / 1e6
+    assert total <= SHIPPED_LIMIT_MB, f"shipped assets are {total:.2f} MB"
 
 
 def test_tampered_bundle_is_refused(tmp_path):
     import shutil
 
     copy = tmp_path / "b"
-    shutil.copytree(ROOT / "onnx-int8", copy)
+    shutil.copytree(ASSETS / "nano" / "onnx-int8", copy)
     (copy / "model.onnx").write_bytes((copy / "model.onnx").read_bytes()[:-1] + b"\0")
     with pytest.raises(UserError, match="sha256"):
         load_bundle(copy)
 
 
-@pytest.mark.parametrize(("name", "backend"), _runners())
-def test_every_backend_scores_sentiment_with_the_right_sign(name, backend):
-    runner = load_backend(ROOT / name, backend, threads=1)
+@pytest.mark.parametrize(("tier", "name", "backend"), _runners())
+def test_every_backend_scores_sentiment_with_the_right_sign(tier, name, backend):
+    runner = load_backend(ASSETS / tier / name, backend, threads=1)
     score, uncertainty = runner.predict(_inputs(runner.spec, POSITIVE + NEGATIVE))
     assert np.all(np.isfinite(score)) and np.all(uncertainty > 0)
     assert np.all(score[: len(POSITIVE)] > 0.3), score
     assert np.all(score[len(POSITIVE):] < -0.3), score
 
 
-def test_manifest_says_where_each_modality_learned():
-    for name in BUNDLES:
-        modalities = load_bundle(ROOT / name).manifest.modalities
+@pytest.mark.parametrize("tier", TIERS)
+def test_manifest_says_where_each_modality_learned(tier):
+    for name in tier_bundles(tier):
+        modalities = load_bundle(ASSETS / tier / name).manifest.modalities
         assert modalities["text"]["signal"] == "learned"
         assert {"vader-movie", "vader-amazon", "meld"} <= set(modalities["text"]["data"])
         assert modalities["audio"] == {"signal": "learned", "data": ["emodb"]}
-        assert modalities["vision"]["signal"] == "prior" and modalities["vision"]["sources"]
+        assert modalities["vision"]["signal"] == "learned" and "FER2013" in modalities["vision"]["data"][0]
 
 
-def test_prior_weights_load_from_the_recipe_and_drive_the_shipped_model():
-    recipe = load_train_recipe(RECIPE)
-    prior = recipe.prior()
-    assert prior == load_face_prior(RECIPE.parent / "face_prior.yaml")
-    assert yaml.safe_load((RECIPE.parent / "face_prior.yaml").read_text())["weights"] == prior.weights
-    assert prior.weights["mouthSmileLeft"] > 0 and prior.weights["browDownLeft"] < 0
-    runner = load_backend(ROOT / "onnx-fp32", "onnxruntime", threads=1)
+@pytest.mark.parametrize("tier", TIERS)
+def test_face_evidence_is_the_recipes_valence_table(tier):
+    table = load_train_recipe(RECIPES / tier / "train.yaml").valence().valence
+    runner = load_backend(ASSETS / tier / "onnx-int8", "onnxruntime", threads=1)
     spec = runner.spec
-    # face only: one row at rest, then one row per prior channel fully expressed; the learned path
-    # never reads vision, so each row's score moves from rest by exactly alpha * weight
-    names = list(prior.weights)
-    vision = np.zeros((1 + len(names), spec.vision.max_len, spec.vision.dim), np.float32)
-    for i, n in enumerate(names, start=1):
-        vision[i, :, FEATURE_NAMES.index(n)] = 1.0
+    # face only: one row per expression class at probability 1 scores that class's valence
+    names = list(table)
+    vision = np.zeros((len(names), spec.vision.max_len, spec.vision.dim), np.float32)
+    for i, n in enumerate(names):
+        vision[i, :, FEATURE_NAMES.index(f"expression_{n}")] = 1.0
     score, _ = runner.predict(_inputs(spec, vision=vision))
-    expected = np.array([prior.alpha * prior.weights[n] for n in names], np.float32)
-    np.testing.assert_allclose(score[1:] - score[0], expected, atol=1e-4)
+    np.testing.assert_allclose(score, [table[n] for n in names], atol=0.05)
 
 
 def test_recipe_errors_are_one_line(tmp_path):
     bad = tmp_path / "r.yaml"
-    bad.write_text(RECIPE.read_text().replace("rows_per_epoch:", "rows_per_epok:"))
+    recipe = (RECIPES / "default" / "train.yaml").read_text()
+    bad.write_text(recipe.replace("rows_per_epoch:", "rows_per_epok:"))
     with pytest.raises(UserError, match="rows_per_epoch"):
         load_train_recipe(bad)
     with pytest.raises(UserError, match="does not exist"):

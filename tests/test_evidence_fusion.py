@@ -1,0 +1,127 @@
+"""evidence_fusion: the contract, evidence that adds up, the in-graph lexicon, offset-invariant voice
+statistics, and the data it is fitted on (transcript noise, audio augmentation)."""
+
+import numpy as np
+import pytest
+import torch
+from torch.export import Dim
+
+from edge_msa.data.augment import PHONE_HIGH_HZ, change_speed, telephone
+from edge_msa.data.transcript_noise import noisy_transcripts, words
+from edge_msa.errors import UserError
+from edge_msa.features.audio import SAMPLE_RATE
+from edge_msa.features.face import FEATURE_NAMES
+from edge_msa.features.spec import LIVE
+from edge_msa.features.text import tokenize
+from edge_msa.models import create_model
+from edge_msa.models.families.evidence_fusion import PRIOR_STD, VoiceStats
+from edge_msa.train.experts import fill_lexicon, ridge
+
+
+@pytest.fixture(scope="module")
+def model(one_thread):
+    m = create_model("evidence_fusion-test").eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.normal_(0, 0.1)
+    return m
+
+
+def _inputs(model, n=3, seed=1):
+    text, tm, audio, am, vision, vm = model.example_inputs(n, seed)
+    audio[..., 40] = audio[..., 40].abs()  # pitch > 0: voiced frames
+    return text, tm, audio, am, vision, vm
+
+
+def test_fused_score_is_the_sum_of_present_evidence(model):
+    inputs = _inputs(model)
+    ev, flags = model.evidence(*inputs)
+    score, uncertainty = model(*inputs)
+    assert torch.allclose(score, ev.sum(-1).clamp(-3, 3), atol=1e-5) and bool((flags == 1).all())
+    text, tm, audio, am, vision, vm = inputs
+    only_voice, _ = model(text, torch.zeros_like(tm), audio, am, vision, torch.zeros_like(vm))
+    assert torch.allclose(only_voice, ev[:, 1].clamp(-3, 3), atol=1e-5)
+    none, unsure = model(text, torch.zeros_like(tm), audio, torch.zeros_like(am), vision, torch.zeros_like(vm))
+    assert torch.allclose(none, torch.zeros(3)) and torch.allclose(unsure, torch.full((3,), PRIOR_STD))
+    assert bool((uncertainty < unsure).all())  # more evidence, less uncertainty
+
+
+def test_batch_of_one_equals_batched_and_exports_with_dynamic_lengths(model):
+    inputs = _inputs(model)
+    batched, _ = model(*inputs)
+    single = torch.cat([model(*[x[i:i + 1] for x in inputs])[0] for i in range(3)])
+    assert torch.allclose(batched, single, atol=1e-5)
+    t, a = Dim("t", min=2, max=64), Dim("a", min=4, max=300)
+    shapes = ({1: t}, {1: t}, {1: a}, {1: a}, None, None)
+    ep = torch.export.export(model, _inputs(model, 1), dynamic_shapes=shapes)
+    short = [x[:, :20] if i < 4 else x for i, x in enumerate(_inputs(model, 1, seed=2))]
+    assert torch.allclose(ep.module()(*short)[0], model(*short)[0], atol=1e-5)
+
+
+def test_face_evidence_follows_the_valence_table():
+    table = {"happy": 2.0, "angry": -1.5}
+    m = create_model("evidence_fusion-test", face_valence=table).eval()
+    vision = torch.zeros(1, 4, LIVE.vision.dim)
+    vision[..., FEATURE_NAMES.index("expression_happy")] = 0.5
+    vision[..., FEATURE_NAMES.index("expression_angry")] = 0.25
+    ev, _ = m.evidence(*_inputs(m, 1)[:4], vision, torch.ones(1, 4))
+    assert ev[0, 2].item() == pytest.approx(0.5 * 2.0 - 0.25 * 1.5)
+    with pytest.raises(UserError, match="unknown expression 'joy'"):
+        create_model("evidence_fusion-test", face_valence={"joy": 1.0})
+
+
+def test_lexicon_signs_and_negation_from_vaders_words():
+    m = create_model("evidence_fusion-test").eval()
+    assert fill_lexicon(m) > 1500
+    ids, mask = tokenize(["a good film", "not a good film", "i don't like it", "a terrible film", "a film"], 16)
+    s = m.text.lexicon(torch.from_numpy(ids), torch.from_numpy(mask)).squeeze(-1)
+    assert s[0] > 0 and s[1] < 0 and s[2] < 0 and s[3] < 0 and s[4] == 0
+
+
+def test_voice_statistics_ignore_a_constant_offset():
+    g = torch.Generator().manual_seed(0)
+    audio = torch.randn(2, 120, 42, generator=g)
+    audio[..., 40] = torch.where(audio[..., 40] > 0, audio[..., 40] + 1.0, torch.zeros(()))  # ln F0, 0 unvoiced
+    mask = torch.ones(2, 120)
+    mask[1, 90:] = 0
+    shifted = audio.clone()
+    shifted[..., :40] += 3.0  # a louder, brighter microphone
+    shifted[..., 41] += 2.0
+    shifted[..., 40] = torch.where(audio[..., 40] > 0, audio[..., 40] + 0.4, audio[..., 40])  # a higher voice
+    stats = VoiceStats()
+    assert torch.allclose(stats(audio, mask), stats(shifted, mask), atol=1e-4)
+    assert not torch.allclose(stats(audio, mask), stats(audio * 1.5, mask), atol=1e-2)
+
+
+def test_ridge_recovers_a_linear_rule():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 3)) * [1.0, 10.0, 0.1] + [0.0, 5.0, -2.0]
+    y = x @ [0.5, -0.2, 3.0] + 1.0
+    w, b = ridge(x, y, 1e-6)
+    assert np.allclose(w, [0.5, -0.2, 3.0], atol=1e-4) and b == pytest.approx(1.0, abs=1e-3)
+
+
+def test_transcript_noise_drops_punctuation_and_words_like_a_recogniser():
+    ids, mask = tokenize(["Well, I can't believe it -- really!", "Fine."], 24)
+    clean, cmask = noisy_transcripts(ids, mask, np.random.default_rng(0), drop=0.0, substitute=0.0)
+    assert words(clean[0]) == words(ids[0]) and "," not in tokens_of(clean[0]) and "!" not in tokens_of(clean[0])
+    gone, gmask = noisy_transcripts(ids, mask, np.random.default_rng(0), drop=1.0, substitute=0.0)
+    assert gmask.sum(1).tolist() == [2.0, 2.0]  # [CLS] [SEP]
+    swapped, _ = noisy_transcripts(ids, mask, np.random.default_rng(0), drop=0.0, substitute=1.0)
+    assert len(words(swapped[0])) == len(words(ids[0])) and words(swapped[0]) != words(ids[0])
+
+
+def tokens_of(row):
+    from edge_msa.features.text import load_tokenizer
+
+    return load_tokenizer().convert_ids_to_tokens(row.tolist())
+
+
+def test_telephone_band_and_speed_change():
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    wave = (0.3 * np.sin(2 * np.pi * 1000 * t) + 0.3 * np.sin(2 * np.pi * 6000 * t)).astype(np.float32)
+    phone = telephone(wave)
+    spectrum = np.abs(np.fft.rfft(phone))
+    freqs = np.fft.rfftfreq(len(phone), 1 / SAMPLE_RATE)
+    assert spectrum[freqs > PHONE_HIGH_HZ + 200].max() < 0.01 * spectrum[np.abs(freqs - 1000) < 5].max()
+    assert len(change_speed(wave, 1.1)) == pytest.approx(SAMPLE_RATE / 1.1, rel=0.01)
