@@ -19,7 +19,7 @@ def test_export_writes_a_bundle_and_refuses_to_overwrite(tmp_path, capsys):
     assert "TensorRT 10.3 lint: ok" in capsys.readouterr().out
     assert load_bundle(out).manifest.parity["passed"] and json.loads(js.read_text())["parity"]["passed"]
     assert main(["export", str(trained_run()), "--recipe", "onnx-cpu-fp32", "--out", str(out)]) == 2
-    assert "exists; pass --force to replace it" in capsys.readouterr().err
+    assert "exists and is not empty; pass --force to replace it" in capsys.readouterr().err
 
 
 def test_export_errors_are_one_line(tmp_path, capsys):

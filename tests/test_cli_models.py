@@ -7,7 +7,7 @@ LIMITS = {"tiny": 1_000_000, "small": 5_000_000}
 
 
 def listing(tmp_path, *args: str) -> dict[str, dict]:
-    out = tmp_path / "models.json"
+    out = tmp_path / f"models{'-'.join(args)}.json"  # one file per listing: outputs are never replaced
     assert main(["models", *args, "--json", str(out)]) == 0
     return {r["model"]: r for r in json.loads(out.read_text())["models"]}
 

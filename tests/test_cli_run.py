@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,6 +63,8 @@ def test_run_on_a_file_with_an_audio_file_as_mic(tmp_path, capsys, voice_file="v
     (["run", "--camera", "0", "--audio", "{garbage}", "--fast"], "cannot read"),
     (["run", "--config", "{bad_yaml}", "--video", "{garbage}"], "sinks.colour"),
     (["run", "--video", "{missing}", "--fast"], "no such media file"),
+    (["run", "--video", "{garbage}", "--fast", "--duration", "-5"], "--duration must be a positive number"),
+    (["run", "--video", "{garbage}", "--fast", "--duration", "nan"], "--duration must be a positive number"),
 ])
 def test_run_bad_input_is_one_clear_line(tmp_path, capsys, argv, message):
     paths = {"garbage": tmp_path / "clip.mp4", "bad_yaml": tmp_path / "bad.yaml",
@@ -81,3 +84,22 @@ def test_run_with_the_default_microphone_without_portaudio(capsys):
         assert "PortAudio" in capsys.readouterr().err
     else:
         pytest.skip("PortAudio is installed here")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux) for a write that fails")
+def test_a_failed_overlay_write_exits_2_with_one_line(tmp_path, capsys):
+    """The overlay's writes fail (disk full); the run ends, keeps its events and exits 2, not 0."""
+    from runtime_helpers import decode_demo, write_media
+
+    frames, fps, _ = decode_demo(1.0)
+    video = write_media(tmp_path / "face.mkv", frames[:10], fps, None)
+    overlay = tmp_path / "annotated.mp4"
+    overlay.symlink_to("/dev/full")  # every write: ENOSPC
+    config = tmp_path / "no-face.yaml"
+    config.write_text("face:\n  enabled: false\n")  # the overlay needs frames, not faces
+    argv = ["run", "--video", str(video), "--fast", "--bundle", str(tiny_bundle()), "--config", str(config),
+            "--console", "off", "--overlay", str(overlay), "--jsonl", str(tmp_path / "e.jsonl"), "--force"]
+    assert main(argv) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"edge-msa: error: overlay {overlay}:") and "No space left" in last
+    assert (tmp_path / "e.jsonl").is_file()

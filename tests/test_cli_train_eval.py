@@ -1,8 +1,11 @@
 import json
+import shutil
 
+import numpy as np
 import pytest
 
 from edge_msa.cli import main
+from edge_msa.data.mmsa import NPZ_FORMAT
 from edge_msa.data.synthetic import make_mmsa_pickle
 from edge_msa.features.spec import MOSI_BERT
 
@@ -115,6 +118,15 @@ def _error_line(capsys) -> str:
     ("eval missing data", ["eval", "{run}", "--dataset", "vader", "--data", "{tmp}/nope"], "no such data"),
     ("no test split", ["eval", "{run}", "--dataset", "meld", "--data", "{tmp}", "--split", "test"],
      "has no 'test' split"),
+    ("object array npz", ["eval", "{run}", "--data", "{tmp}/objects.npz"], "not a readable MMSA .npz"),
+    ("truncated weights", ["eval", "{tmp}/truncated"], "model.safetensors is not a readable safetensors"),
+    ("export truncated weights", ["export", "{tmp}/truncated", "--recipe", "onnx-cpu-fp32",
+                                  "--out", "{tmp}/o"], "model.safetensors is not a readable safetensors"),
+    ("nan lr", ["train", *TINY, "--out", "{tmp}/o", "--lr", "nan"], "--lr must be a positive number, got"),
+    ("negative lr", ["train", *TINY, "--out", "{tmp}/o", "--lr", "-1"], "--lr must be a positive number"),
+    ("zero text lr", ["train", *TINY, "--out", "{tmp}/o", "--text-lr", "0"], "--text-lr must be a positive"),
+    ("negative decay", ["train", *TINY, "--out", "{tmp}/o", "--weight-decay", "-1"], "--weight-decay"),
+    ("out is a file", ["train", *TINY, "--out", "{tmp}/x.pkl", "--force"], "x.pkl is a file, not a folder"),
 ])
 def test_errors_are_one_line_exit_2(case, args, message, run_dir, tmp_path, capsys):
     make_mmsa_pickle(tmp_path / "x.pkl", 4, "mosi")
@@ -124,6 +136,12 @@ def test_errors_are_one_line_exit_2(case, args, message, run_dir, tmp_path, caps
                                               "2,No way.,Ross,anger,negative,0,1,1,1,a,b\n")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("mine")
+    # an MMSA .npz in the converted layout, but one array holds Python objects (np.load would unpickle)
+    np.savez(tmp_path / "objects.npz", **{"__format__": np.array(NPZ_FORMAT), "__source__": np.array("x"),
+                                          "train/regression_labels": np.array([1.0, None], dtype=object)})
+    shutil.copytree(run_dir, tmp_path / "truncated")  # an interrupted copy: half the weights
+    weights = tmp_path / "truncated" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     argv = [a.format(tmp=tmp_path, run=run_dir) for a in args]
     capsys.readouterr()
     assert main(argv) == 2, case

@@ -52,7 +52,8 @@ def test_export_outside_tolerance_fails_loudly_and_leaves_nothing(tmp_path):
 
 def test_existing_bundle_is_not_overwritten_without_force(tmp_path):
     (tmp_path / "b").mkdir()
-    with pytest.raises(UserError, match="exists; pass --force"):
+    (tmp_path / "b" / "manifest.json").write_text("{}")  # an empty folder holds nothing to replace
+    with pytest.raises(UserError, match="exists and is not empty; pass --force"):
         export_run(trained_run(), "onnx-cpu-fp32", tmp_path / "b", progress=False)
 
 

@@ -17,6 +17,7 @@ import typer
 
 from edge_msa.cli.train_cmd import DATA_HELP, DATASET_HELP, check_data_path
 from edge_msa.errors import UserError
+from edge_msa.outputs import check_outputs
 
 
 def calibrate(
@@ -31,7 +32,7 @@ def calibrate(
     data: Annotated[Path | None, typer.Option("--data", help=DATA_HELP)] = None,
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow loading an MMSA .pkl (a pickle "
                                                "runs code when loaded).")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT (and --json) if it exists.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write what was built as JSON.")
                         ] = None,
 ) -> None:
@@ -44,8 +45,8 @@ def calibrate(
     from edge_msa.quantize.calibration import build_calibration_set, save_calibration
     from edge_msa.train.run import read_config
 
-    if out.exists() and not force:
-        raise UserError(f"{out} exists; pass --force to replace it")
+    check_outputs({"--out": out, "--json": json_out}, force=force,
+                  inputs={"--recipe": Path(recipe), "--run": run, "--data": data})
     if run is not None and spec is not None:
         raise UserError("give --run or --spec, not both (a run fixes its FeatureSpec)")
     check_data_path(data)
@@ -63,7 +64,7 @@ def calibrate(
     Console().print(f"wrote {out}: {meta['samples']} samples of {meta['source']['dataset']} "
                     f"({plan.split} split), mix {[c.model_dump() for c in plan.mix]}")
     if json_out is not None:
-        json_out.write_text(json.dumps(meta, indent=2))
+        json_out.write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def register(app: typer.Typer) -> None:

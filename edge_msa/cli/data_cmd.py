@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from edge_msa.errors import UserError
+from edge_msa.outputs import check_outputs
 
 
 def convert(
@@ -30,10 +31,7 @@ def convert(
 
     if not pkl.is_file():
         raise UserError(f"no such pickle file: {pkl}")
-    if out.exists() and not force:
-        raise UserError(f"{out} exists; pass --force to overwrite it")
-    if not out.parent.is_dir():
-        raise UserError(f"output folder {out.parent} does not exist")
+    check_outputs({"OUT": out}, force=force, inputs={"PKL": pkl})
     if not trust_pickle:
         raise UserError(f"{pkl} is a pickle, which runs code when loaded: add --trust-pickle if it comes "
                         "from a source you trust (for example the MMSA release); the .npz you get is safe")

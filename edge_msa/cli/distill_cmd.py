@@ -18,9 +18,11 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from edge_msa.cli.train_cmd import check_rates
 from edge_msa.data.batch import MSAData
 from edge_msa.errors import UserError
 from edge_msa.features.spec import FeatureSpec
+from edge_msa.outputs import check_outputs
 
 DATASET_HELP = "Dataset reader (repeat to combine): vader, vader-movie, vader-amazon, meld, synthetic, ..."
 DATA_HELP = "Folder of the corpora (default ../shared/data)."
@@ -57,9 +59,12 @@ def data_info(datasets: list[str], path: Path | None, prompts: str, split_seed: 
             "prompts": prompts, "split_seed": split_seed, "max_train": max_train}
 
 
-def _check_out(out: Path, force: bool) -> None:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-        raise UserError(f"{out} exists and is not empty; pass --force to write into it")
+def _check_options(out: Path, json_out: Path | None, force: bool, lr: float, text_lr: float,
+                   **inputs: Path | str | None) -> None:
+    """Before any model or data loads: the outputs (never an input, never replaced without
+    --force) and the learning rates."""
+    check_outputs({"--json": json_out}, folders={"--out": out}, force=force, inputs=inputs)
+    check_rates(lr=lr, text_lr=text_lr)
 
 
 def _print(rows: dict[str, dict[str, float]], title: str) -> None:
@@ -96,7 +101,7 @@ def distill_teacher(
     from edge_msa.train.prompts import attach_prompts, load_provider
     from edge_msa.train.trainer import train
 
-    _check_out(out, force)
+    _check_options(out, json_out, force, lr, text_lr, **{"--data": data, "--prompts": prompts})
     torch.manual_seed(seed)
     net = create_model(model, LIVE)
     if not hasattr(net, "encode_prompt"):
@@ -148,9 +153,10 @@ def distill(
     from edge_msa.train.distill import distill as run_distill
     from edge_msa.train.metrics import msa_metrics
     from edge_msa.train.prompts import attach_prompts, load_provider
-    from edge_msa.train.run import load_run
+    from edge_msa.user_files import load_run
 
-    _check_out(out, force)
+    _check_options(out, json_out, force, lr, text_lr,
+                   **{"--teacher": teacher, "--data": data, "--prompts": prompts})
     loss_weights = DistillWeights.parse(weights)
     teacher_net, teacher_cfg = load_run(teacher)
     if not hasattr(teacher_net, "encode_prompt"):

@@ -18,6 +18,7 @@ import typer
 from edge_msa.cli.train_cmd import DATA_HELP, DATASET_HELP, check_data_path
 from edge_msa.errors import UserError
 from edge_msa.features.spec import FeatureSpec
+from edge_msa.outputs import check_outputs
 
 SPLITS = ("valid", "test")
 MISSING_HELP = "none; lnln (drop rates 0-0.9 x 3 seeds); subsets (each subset of L, A, V present)."
@@ -34,7 +35,8 @@ class Target:
 
 def load_target(target: Path, backend: str) -> Target:
     """A run folder (eager model) or a bundle (its backend), with what it records about its data."""
-    from edge_msa.train.run import CONFIG, WEIGHTS, load_run
+    from edge_msa.train.run import CONFIG, WEIGHTS
+    from edge_msa.user_files import load_run
 
     if (target / "manifest.json").is_file():
         from edge_msa.export.bundle import load_bundle
@@ -51,7 +53,8 @@ def load_target(target: Path, backend: str) -> Target:
 
 
 def evaluate_cmd(
-    target: Annotated[Path, typer.Argument(help="Run folder (from `edge-msa train`) or bundle folder "
+    target: Annotated[Path, typer.Argument(help="Run folder (from `edge-msa train`), shipped tier "
+                                                "(default, nano) or bundle folder "
                                                 "(from `edge-msa export`).")],
     dataset: Annotated[str | None, typer.Option("--dataset", help=DATASET_HELP + " Default: the one "
                                                 "the run was trained on.")] = None,
@@ -64,6 +67,7 @@ def evaluate_cmd(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Samples per forward pass.")] = 64,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
     markdown: Annotated[Path | None, typer.Option("--markdown", help="Write a Markdown table here.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace --json/--markdown if they exist.")] = False,
 ) -> None:
     """Score a run or bundle on a split, optionally under missing modalities."""
     from edge_msa.data.datasets import dataset_of_path, load_dataset
@@ -75,9 +79,14 @@ def evaluate_cmd(
         raise UserError(f"unknown --missing {missing!r}; expected one of {', '.join(PROTOCOLS)}")
     if batch_size < 1:
         raise UserError("--batch-size must be at least 1")
+    from edge_msa.tiers import resolve_bundle
+
+    target = resolve_bundle(target)  # a shipped tier by name: default, nano, nano/onnx-int8
     if not target.is_dir():
         raise UserError(f"no such run or bundle folder: {target}")
     check_data_path(data)
+    check_outputs({"--json": json_out, "--markdown": markdown}, force=force,
+                  inputs={"TARGET": target, "--data": data})
     found = load_target(target, backend)
     recorded = found.data.get("dataset")
     dataset = dataset or dataset_of_path(data)  # as in train: an MMSA file names its dataset

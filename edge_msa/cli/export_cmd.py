@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from edge_msa.cli.train_cmd import DATA_HELP, DATASET_HELP, check_data_path
+from edge_msa.outputs import check_outputs
 
 
 def _summary(manifest, out: Path) -> None:
@@ -66,18 +67,20 @@ def export(
                            ] = None,
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow loading an MMSA .pkl (a pickle "
                                                "runs code when loaded).")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT (and --json) if it exists.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the manifest here.")] = None,
 ) -> None:
     """Export a run with a recipe into a verified bundle (model file, manifest, tokenizer)."""
-    from edge_msa.export.pipeline import export_run
-
     check_data_path(data)
+    check_outputs({"--json": json_out}, folders={"--out": out}, force=force,
+                  inputs={"RUN": run, "--recipe": Path(recipe), "--data": data, "--calibration": calibration})
+    from edge_msa.export.pipeline import export_run  # after the checks: it imports torch and the exporters
+
     manifest = export_run(run, recipe, out, dataset=dataset, data=str(data) if data else None,
                           calibration=calibration, target=target, force=force, trust_pickle=trust_pickle)
     _summary(manifest, out)
     if json_out is not None:
-        json_out.write_text(json.dumps(manifest.model_dump(), indent=2))
+        json_out.write_text(json.dumps(manifest.model_dump(), indent=2) + "\n")
 
 
 def register(app: typer.Typer) -> None:

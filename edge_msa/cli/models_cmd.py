@@ -17,6 +17,7 @@ import typer
 
 from edge_msa.errors import UserError
 from edge_msa.features.spec import LIVE, NAMED_SPECS
+from edge_msa.outputs import check_outputs
 
 
 def _build_meta(name: str, spec):
@@ -62,6 +63,7 @@ def _millions(n: int | None) -> str:
 def models(
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the listing as JSON.")] = None,
     name: Annotated[str | None, typer.Option("--family", help="Only this family (or one preset).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the --json file if it exists.")] = False,
 ) -> None:
     """List registered model families and presets, parameter counts and accepted FeatureSpecs."""
     from rich.console import Console
@@ -70,6 +72,7 @@ def models(
 
     from edge_msa.models.registry import list_models, resolve
 
+    check_outputs({"--json": json_out}, force=force)
     names = list_models()
     if name is not None:
         family, _ = resolve(name)

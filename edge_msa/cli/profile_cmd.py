@@ -9,6 +9,9 @@ import typer
 from typer.core import TyperGroup
 
 from edge_msa.errors import UserError
+from edge_msa.outputs import check_outputs
+
+FORCE_HELP = "Replace output files that exist."
 
 
 class _BundleFirstGroup(TyperGroup):
@@ -25,13 +28,13 @@ profile_app = typer.Typer(cls=_BundleFirstGroup, no_args_is_help=True,
 
 
 def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
 @profile_app.command("bundle", help="Profile BUNDLE (the default: `edge-msa profile BUNDLE`).")
 def profile_bundle_cmd(
-    bundle: Path = typer.Argument(..., help="Bundle folder (has manifest.json)."),
+    bundle: Path = typer.Argument(..., help="Bundle folder (has manifest.json) or shipped tier: default, "
+                                            "nano, nano/onnx-int8, ..."),
     backend: list[str] = typer.Option(None, "--backend", "-b",
                                       help="Backend(s) to measure; default: every backend the bundle names."),
     threads: int = typer.Option(2, help="CPU threads for torch / onnxruntime / ExecuTorch."),
@@ -41,12 +44,19 @@ def profile_bundle_cmd(
     operators: bool = typer.Option(False, help="ExecuTorch bundles: per-operator breakdown via ETDump."),
     stages: Path = typer.Option(None, help="Also profile the whole runtime per stage on this media file."),
     json_out: Path = typer.Option(None, "--json", help="Write the result (JSON) here."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from edge_msa.profile.devices import default_devices_dir
     from edge_msa.profile.runner import profile_bundle
+    from edge_msa.tiers import resolve_bundle
 
+    bundle = resolve_bundle(bundle)
+    profiles = sorted(Path(devices or default_devices_dir()).glob("*.yaml"))  # what it reads of --devices
+    check_outputs({"--json": json_out}, force=force,
+                  inputs={"BUNDLE": bundle, "--devices": profiles, "--stages": stages})
     result = profile_bundle(bundle, backend or None, threads, runs, warmup, devices)
     if operators:
         from edge_msa.profile.operators import executorch_operators
@@ -82,20 +92,20 @@ def compare_cmd(
     results: list[Path] = typer.Argument(..., help="Profile result JSON files (edge-msa profile --json)."),
     markdown: Path = typer.Option(None, help="Write the comparison table here (Markdown)."),
     plot: Path = typer.Option(None, help="Write the comparison plot here (PNG)."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:
     from edge_msa.profile.report import comparison_rows, load_result, markdown_table
     from edge_msa.profile.report import plot as plot_rows
 
     if plot is not None and plot.suffix.lower() != ".png":
         raise UserError(f"--plot must name a .png file, got {plot}")
+    check_outputs({"--markdown": markdown, "--plot": plot}, force=force, inputs={"RESULTS": results})
     rows = comparison_rows([load_result(p) for p in results])
     table = markdown_table(rows)
     print(table, end="")
     if markdown:
-        markdown.parent.mkdir(parents=True, exist_ok=True)
         markdown.write_text(table)
     if plot:
-        plot.parent.mkdir(parents=True, exist_ok=True)
         plot_rows(rows, plot)
 
 

@@ -14,13 +14,17 @@ from typing import Annotated
 
 import typer
 
-BUNDLE_HELP = "Bundle folder written by `edge-msa export` (default: the bundle shipped in the package)."
+from edge_msa.errors import UserError
+
+BUNDLE_HELP = ("Bundle folder written by `edge-msa export`, or a shipped tier: default (the default), nano, "
+               "or TIER/FORMAT such as nano/onnx-int8.")
 BACKEND_HELP = ("Backend that runs the bundle (torch, onnxruntime, executorch, tensorrt); "
                 "default: the bundle's first.")
 JSONL_HELP = "Write every event as one JSON line to this file."
 OVERLAY_HELP = "Write the video annotated with score, modality badges and transcript (.mp4)."
 JSON_HELP = "Write the run summary (events, real-time factor, per-stage latency, health) as JSON."
 CONFIG_HELP = "Pipeline config (YAML, e.g. runtime/default.yaml or runtime/jetson-csi.yaml)."
+FORCE_HELP = "Replace output files (--jsonl, --overlay, --json) that exist."
 
 
 def _print_summary(summary, console) -> None:
@@ -48,8 +52,20 @@ def _print_summary(summary, console) -> None:
 
 def _write_json(path: Path | None, summary) -> None:
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+
+
+def _check_outputs(config, json_out: Path | None, force: bool, bundle: Path | None, **inputs) -> None:
+    """The outputs (from the options or the config file) before any model loads: never an input,
+    never replaced without --force, in a folder that exists."""
+    from edge_msa.outputs import check_outputs
+    from edge_msa.runtime.launch import default_bundle_path
+    from edge_msa.runtime.sinks.overlay import check_overlay_path
+
+    if config.sinks.overlay is not None:
+        check_overlay_path(config.sinks.overlay)
+    check_outputs({"--jsonl": config.sinks.jsonl, "--overlay": config.sinks.overlay, "--json": json_out},
+                  force=force, inputs={"--bundle": bundle or default_bundle_path(), **inputs})
 
 
 def _execute(config, bundle, fast, duration_s, json_out, **inputs):
@@ -58,6 +74,8 @@ def _execute(config, bundle, fast, duration_s, json_out, **inputs):
 
     from edge_msa.runtime.launch import build_pipeline, build_sensors, open_bundle
 
+    if duration_s is not None and not duration_s > 0:  # also refuses nan
+        raise UserError(f"--duration must be a positive number of seconds, got {duration_s}")
     sensors = build_sensors(config, fast=fast, **inputs)
     runner, spec, scale = open_bundle(bundle, config.backend, config.backend_threads)
     pipeline = build_pipeline(config, sensors, runner, spec, scale, fast=fast)
@@ -66,6 +84,8 @@ def _execute(config, bundle, fast, duration_s, json_out, **inputs):
     summary = pipeline.run(duration_s)
     _print_summary(summary, Console(stderr=config.sinks.console == "off"))
     _write_json(json_out, summary)
+    if pipeline.overlay is not None and pipeline.overlay.error:  # the events are saved; the video is not
+        raise UserError(pipeline.overlay.error)
     return summary
 
 
@@ -94,6 +114,7 @@ def run(
     duration: Annotated[float | None, typer.Option("--duration", help="Stop after this many seconds "
                                                    "(live sensors run until Ctrl-C otherwise).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help=JSON_HELP)] = None,
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
 ) -> None:
     """Live sentiment from a person talking: camera/video + mic/audio + speech recognition."""
     from edge_msa.runtime.config import load_config
@@ -102,6 +123,7 @@ def run(
         "sinks.jsonl": str(jsonl) if jsonl else None, "sinks.overlay": str(overlay) if overlay else None,
         "sinks.console": console, "sinks.http.enabled": True if http is not None else None,
         "sinks.http.port": http, "scheduler.interval_s": interval, "backend": backend})
+    _check_outputs(cfg, json_out, force, bundle, **{"--video": video, "--audio": audio, "--config": config})
     _execute(cfg, bundle, fast, duration, json_out, video=video, camera=camera, audio=audio, mic=mic)
 
 
@@ -136,6 +158,7 @@ def demo(
     realtime: Annotated[bool, typer.Option("--realtime", help="Play the clip in real time instead of as "
                                            "fast as possible.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help=JSON_HELP)] = None,
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
 ) -> None:
     """Run the whole pipeline on the bundled clip (one actor, six emotions); print and save the events."""
     from edge_msa.runtime.config import RuntimeConfig
@@ -144,8 +167,11 @@ def demo(
     cfg = RuntimeConfig().with_overrides(**{
         "sinks.jsonl": str(jsonl), "sinks.overlay": str(overlay) if overlay else None,
         "sinks.console": "lines", "backend": backend})
-    summary = _execute(cfg, bundle, not realtime, None, json_out, video=demo_clip_path())
-    _print_acted(jsonl, demo_clip_path())
+    clip = demo_clip_path()
+    _check_outputs(cfg, json_out, force, bundle,
+                   **{"demo clip": clip, "clips.json": clip.parent / "clips.json"})
+    summary = _execute(cfg, bundle, not realtime, None, json_out, video=clip)
+    _print_acted(jsonl, clip)
     typer.echo(f"wrote {summary.events} events to {jsonl}" + (f" and the annotated video to {overlay}"
                                                                if overlay else ""))
 

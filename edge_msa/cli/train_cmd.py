@@ -1,7 +1,8 @@
 """`edge-msa train`: train a registered model on a dataset and write a run folder.
 
     edge-msa train --model text_baseline --dataset vader-movie --data ../shared/data --out runs/tb
-    edge-msa train --recipe export/default/train.yaml --out runs/default --bundles edge_msa/assets/default
+    edge-msa train --recipe export/default/train.yaml --out runs/default \
+        --bundles edge_msa/assets/default --force      # --force: replaces the shipped bundles
 
 The checkpoint is selected on the validation split; the test split (when the data has one) is
 scored once, on that checkpoint. `edge-msa eval RUN` scores a run (or a bundle) again, also
@@ -10,6 +11,7 @@ under missing modalities.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +21,7 @@ import typer
 from edge_msa.data.batch import MSAData
 from edge_msa.errors import UserError
 from edge_msa.features.spec import MODALITIES, NAMED_SPECS, FeatureSpec, ModalitySpec
+from edge_msa.outputs import check_outputs
 
 DATASET_HELP = ("Dataset reader: mmsa, vader, vader-movie, vader-amazon, meld, emodb or synthetic "
                 "(an MMSA .pkl/.npz as --data implies mmsa).")
@@ -46,6 +49,21 @@ def spec_of_features(split: MSAData) -> FeatureSpec:
 def check_data_path(data: Path | None) -> None:
     if data is not None and not data.exists():
         raise UserError(f"no such data file or folder: {data}")
+
+
+def check_rates(**rates: float) -> None:
+    """Learning rates (option name -> value) are positive finite numbers: torch's own refusal of a
+    nan or negative one is a traceback, and an infinite one trains to nan without a word."""
+    for option, value in rates.items():
+        if not (math.isfinite(value) and value > 0):
+            raise UserError(f"--{option.replace('_', '-')} must be a positive number, got {value}")
+
+
+def _check_optimiser(weight_decay: float, warmup_frac: float) -> None:
+    if not (math.isfinite(weight_decay) and weight_decay >= 0):
+        raise UserError(f"--weight-decay must be 0 or a positive number, got {weight_decay}")
+    if not 0 <= warmup_frac <= 1:  # also refuses nan
+        raise UserError(f"--warmup-frac must be between 0 and 1, got {warmup_frac}")
 
 
 def train(
@@ -85,7 +103,11 @@ def train(
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the metrics as JSON.")] = None,
 ) -> None:
     """Train a model; select the checkpoint on the validation split; write a run folder."""
-    import json
+    check_outputs({"--json": json_out}, folders={"--out": out, "--bundles": bundles}, force=force,
+                  inputs={"--data": data, "--recipe": recipe})
+    check_rates(lr=lr, text_lr=text_lr)
+    _check_optimiser(weight_decay, warmup_frac)
+    import json  # after the checks: a wrong option fails before torch loads
 
     import torch
 
@@ -95,8 +117,6 @@ def train(
     from edge_msa.train.sweep import print_metrics
     from edge_msa.train.trainer import train as run_training
 
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-        raise UserError(f"{out} exists and is not empty; pass --force to write into it")
     if recipe is not None:
         return train_from_recipe(recipe, out, data, bundles, json_out)
     dataset = dataset or dataset_of_path(data)  # an MMSA feature file names its own dataset

@@ -63,14 +63,17 @@ def _read_npz(path: Path) -> tuple[dict, str]:
     except (ValueError, OSError) as e:
         raise UserError(f"{path} is not a readable .npz file ({e})") from None
     with z:
-        if "__format__" not in z.files or str(z["__format__"]) != NPZ_FORMAT:
-            raise UserError(f"{path} is not an MMSA .npz written by `edge-msa data convert`")
-        raw: dict = {}
-        for key in z.files:
-            if "/" in key:
-                split, name = key.split("/", 1)
-                raw.setdefault(split, {})[name] = z[key]
-        return raw, str(z["__source__"])
+        try:  # members load lazily: an object array (pickled) is refused here, not at np.load
+            if "__format__" not in z.files or str(z["__format__"]) != NPZ_FORMAT:
+                raise UserError(f"{path} is not an MMSA .npz written by `edge-msa data convert`")
+            raw: dict = {}
+            for key in z.files:
+                if "/" in key:
+                    split, name = key.split("/", 1)
+                    raw.setdefault(split, {})[name] = z[key]
+            return raw, str(z["__source__"])
+        except (ValueError, OSError, KeyError) as e:
+            raise UserError(f"{path} is not a readable MMSA .npz ({e})") from None
 
 
 def _check_layout(raw, path: Path) -> None:

@@ -31,9 +31,11 @@ from edge_msa.export.recipes import ExportRecipe, load_calibration_recipe, load_
 from edge_msa.features.spec import FeatureSpec
 from edge_msa.features.text import minilm_path
 from edge_msa.models.base import INPUT_NAMES, OUTPUT_NAMES
+from edge_msa.outputs import check_outputs
 from edge_msa.quantize.calibration import build_calibration_set, load_calibration
 from edge_msa.runtime.backends import backend_class, load_backend
-from edge_msa.train.run import load_run, read_metrics
+from edge_msa.train.run import read_metrics
+from edge_msa.user_files import load_run
 
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 PACKAGES = ("edge-msa", "torch", "executorch", "torchao", "onnx", "onnxruntime", "tensorrt")
@@ -85,11 +87,8 @@ def calibration_inputs(recipe: ExportRecipe, spec: FeatureSpec, source: DataSour
     return arrays, {k: meta[k] for k in meta if k != "spec"}
 
 
-def _check_out(out: Path, force: bool) -> Path:
-    if out.exists() and not force:
-        raise UserError(f"{out} exists; pass --force to replace it")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out} exists and is not a folder")
+def _partial_folder(out: Path) -> Path:
+    """An empty `<out>.partial` to assemble the bundle in."""
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
@@ -108,6 +107,8 @@ def export_run(run_dir: str | Path, recipe: ExportRecipe | str | Path, out: str 
                             f"{recipe.format} bundle (use a jetson-trt-* recipe)")
         recipe = recipe.model_copy(update={"target": "jetson"})
     out = Path(out)
+    check_outputs({}, folders={"--out": out}, force=force,
+                  inputs={"RUN": run_dir, "--calibration": calibration})  # before the slow work
     model, config = load_run(run_dir)
     spec = model.spec
     scale = config.get("scale", "mosi")
@@ -124,7 +125,7 @@ def export_run(run_dir: str | Path, recipe: ExportRecipe | str | Path, out: str 
                        for n, a in zip(INPUT_NAMES, inputs, strict=True)]
         bar.update(task, advance=1, description=f"export {recipe.format} {recipe.precision}")
 
-        partial = _check_out(out, force)
+        partial = _partial_folder(out)
         try:
             if recipe.format == "executorch":
                 rows = None if calib is None else [tuple(torch.from_numpy(a[i : i + 1]) for a in calib)

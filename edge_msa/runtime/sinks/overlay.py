@@ -25,6 +25,13 @@ from edge_msa.runtime.sources.base import TIMEOUT, ItemQueue, VideoFrame
 LABEL_BGR = {"positive": (80, 200, 80), "neutral": (60, 200, 230), "negative": (70, 70, 230)}
 GREY, WHITE, BADGE = (150, 150, 150), (255, 255, 255), (60, 120, 40)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
+SUFFIXES = (".mp4", ".mkv", ".mov")  # containers that take H.264 from PyAV
+
+
+def check_overlay_path(path: str | Path) -> None:
+    """Refuse a file name PyAV cannot write H.264 into (the CLI calls it before anything loads)."""
+    if Path(path).suffix.lower() not in SUFFIXES:
+        raise UserError(f"overlay video must be .mp4, .mkv or .mov, got {Path(path).name}")
 
 
 def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float, color, thick: int = 1) -> None:
@@ -96,8 +103,7 @@ class OverlaySink:
                  drop_oldest: bool = True, ready_until: Callable[[], float] | None = None,
                  queue_size: int = 32) -> None:
         self.path = Path(path)
-        if self.path.suffix.lower() not in (".mp4", ".mkv", ".mov"):
-            raise UserError(f"overlay video must be .mp4, .mkv or .mov, got {self.path.name}")
+        check_overlay_path(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fps, self.scale_max = max(1.0, fps), scale_max
         self._ready_until = ready_until or (lambda: math.inf)
@@ -171,10 +177,14 @@ class OverlaySink:
         self._ready_until = lambda: math.inf
         self._queue.close()
         self._thread.join()
-        if self._container is not None:
+        if self._container is None:
+            return
+        try:  # the encoder's last packets and the trailer are writes too: a full disk fails here
             try:
                 if not self.error:
                     for packet in self._stream.encode(None):
                         self._container.mux(packet)
             finally:
                 self._container.close()
+        except (av.FFmpegError, OSError) as e:
+            self.error = self.error or f"overlay {self.path}: {e}"
