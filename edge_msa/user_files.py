@@ -1,22 +1,18 @@
 """Reading files a user hands in, with every mistake as one `UserError` line.
 
 Recipes, pipeline configs and bundle manifests all go through `read_yaml`/`validated`, so a bad
-file reads the same way everywhere: `<file>: <field>: <what is wrong>`. `load_run` reads a run
-folder for the commands that take one (eval, export, distill).
+file reads the same way everywhere: `<file>: <field>: <what is wrong>`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from edge_msa.errors import UserError
-
-if TYPE_CHECKING:
-    from edge_msa.models.base import MSAModel
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -45,17 +41,3 @@ def validated(cls: type[Model], raw: object, source: str, top: str) -> Model:
         where = ".".join(str(p) for p in first["loc"]) or top
         raise UserError(f"{source}: {where}: {first['msg'].removeprefix('Value error, ')}") from None
 
-
-def load_run(run_dir: str | Path) -> tuple[MSAModel, dict]:
-    """`edge_msa.train.run.load_run`, with a truncated or foreign weights file as one line (safetensors
-    raises its own error type, which the CLI would otherwise print as a traceback)."""
-    from safetensors import SafetensorError
-
-    from edge_msa.train.run import WEIGHTS
-    from edge_msa.train.run import load_run as load
-
-    try:
-        return load(run_dir)
-    except SafetensorError as e:
-        raise UserError(f"{Path(run_dir) / WEIGHTS} is not a readable safetensors file (truncated or "
-                        f"corrupted?): {e}") from None

@@ -153,7 +153,7 @@ def distill(
     from edge_msa.train.distill import distill as run_distill
     from edge_msa.train.metrics import msa_metrics
     from edge_msa.train.prompts import attach_prompts, load_provider
-    from edge_msa.user_files import load_run
+    from edge_msa.train.run import load_run
 
     _check_options(out, json_out, force, lr, text_lr,
                    **{"--teacher": teacher, "--data": data, "--prompts": prompts})

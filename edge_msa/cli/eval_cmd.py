@@ -35,8 +35,7 @@ class Target:
 
 def load_target(target: Path, backend: str) -> Target:
     """A run folder (eager model) or a bundle (its backend), with what it records about its data."""
-    from edge_msa.train.run import CONFIG, WEIGHTS
-    from edge_msa.user_files import load_run
+    from edge_msa.train.run import CONFIG, WEIGHTS, load_run
 
     if (target / "manifest.json").is_file():
         from edge_msa.export.bundle import load_bundle

@@ -34,8 +34,7 @@ from edge_msa.models.base import INPUT_NAMES, OUTPUT_NAMES
 from edge_msa.outputs import check_outputs
 from edge_msa.quantize.calibration import build_calibration_set, load_calibration
 from edge_msa.runtime.backends import backend_class, load_backend
-from edge_msa.train.run import read_metrics
-from edge_msa.user_files import load_run
+from edge_msa.train.run import load_run, read_metrics
 
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 PACKAGES = ("edge-msa", "torch", "executorch", "torchao", "onnx", "onnxruntime", "tensorrt")

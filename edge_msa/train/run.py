@@ -52,10 +52,15 @@ def load_run(run_dir: str | Path) -> tuple[MSAModel, dict]:
     config = read_config(run)
     if not (run / WEIGHTS).is_file():
         raise UserError(f"{run} has no {WEIGHTS}")
+    from safetensors import SafetensorError
+
     try:
         model = create_model(config["model"], FeatureSpec.from_dict(config["spec"]),
                              **config.get("overrides", {}))
         model.load_state_dict(load_file(str(run / WEIGHTS)))
+    except SafetensorError as e:
+        raise UserError(f"{run / WEIGHTS} is not a readable safetensors file (truncated or "
+                        f"corrupted?): {e}") from None
     except KeyError as e:
         raise UserError(f"{run / CONFIG} lacks {e}") from None
     except RuntimeError as e:
