@@ -134,8 +134,13 @@ def _encode(model: EvidenceFusion, ids: np.ndarray, mask: np.ndarray, bar: Progr
 
 
 def ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
-    """Ridge on standardised columns, returned as (weights, bias) on the raw columns."""
-    mean, std = x.mean(0), x.std(0) + 1e-8
+    """Ridge on standardised columns, returned as (weights, bias) on the raw columns.
+
+    A column's scale is floored at a tenth of the median column's: MiniLM's pooled states have
+    near-constant dimensions (std ~1e-7) whose standardised weight became a raw weight of 3.6e6,
+    so that int8 rounding of that one dimension moved the score by whole points."""
+    mean, std = x.mean(0), x.std(0)
+    std = np.maximum(std, 0.1 * float(np.median(std)) + 1e-12)
     z = (x - mean) / std
     w = np.linalg.solve(z.T @ z + alpha * np.eye(z.shape[1]), z.T @ (y - y.mean()))
     w = w / std
