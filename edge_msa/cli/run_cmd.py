@@ -2,7 +2,7 @@
 
     edge-msa run                                  # the config's camera + microphone
     edge-msa run --video talk.mp4 --fast --jsonl events.jsonl --overlay annotated.mp4
-    edge-msa run --camera 0 --mic default --http 8765 --bundle bundles/lnln-int8
+    edge-msa run --camera 0 --mic default --http 8765 --bundle bundles/lnln-int8   # dashboard on :8765/
     edge-msa demo                                 # no camera, mic or GPU needed
 """
 
@@ -25,6 +25,12 @@ OVERLAY_HELP = "Write the video annotated with score, modality badges and transc
 JSON_HELP = "Write the run summary (events, real-time factor, per-stage latency, health) as JSON."
 CONFIG_HELP = "Pipeline config (YAML, e.g. runtime/default.yaml or runtime/jetson-csi.yaml)."
 FORCE_HELP = "Replace output files (--jsonl, --overlay, --json) that exist."
+HTTP_HELP = ("Serve a live dashboard on http://127.0.0.1:PORT/ and the events as JSON (/latest, /events, "
+             "/health, /stream). The events hold what people said (transcripts): anyone who can open "
+             "the page reads them.")
+HTTP_HOST_HELP = ("Address for --http (default 127.0.0.1). Any address beyond the loopback needs a token "
+                  "on every request (generated and printed unless --http-token).")
+HTTP_TOKEN_HELP = "Token for --http: required as ?token= or 'Authorization: Bearer' (also on the loopback)."
 
 
 def _print_summary(summary, console) -> None:
@@ -80,7 +86,10 @@ def _execute(config, bundle, fast, duration_s, json_out, **inputs):
     runner, spec, scale = open_bundle(bundle, config.backend, config.backend_threads)
     pipeline = build_pipeline(config, sensors, runner, spec, scale, fast=fast)
     if pipeline.http is not None:
-        Console(stderr=True).print(f"events at {pipeline.http.url}/latest and {pipeline.http.url}/events")
+        http = pipeline.http
+        token = f"; token {http.token}" if http.token else ""
+        Console(stderr=True).print(f"dashboard at {http.dashboard_url} (events at {http.url}/latest, "
+                                   f"/events, /stream{token})", soft_wrap=True, markup=False)
     summary = pipeline.run(duration_s)
     _print_summary(summary, Console(stderr=config.sinks.console == "off"))
     _write_json(json_out, summary)
@@ -103,8 +112,9 @@ def run(
     config: Annotated[Path | None, typer.Option("--config", help=CONFIG_HELP)] = None,
     jsonl: Annotated[Path | None, typer.Option("--jsonl", help=JSONL_HELP)] = None,
     overlay: Annotated[Path | None, typer.Option("--overlay", help=OVERLAY_HELP)] = None,
-    http: Annotated[int | None, typer.Option("--http", help="Serve the latest events on "
-                                             "http://127.0.0.1:PORT (/latest, /events, /health).")] = None,
+    http: Annotated[int | None, typer.Option("--http", help=HTTP_HELP)] = None,
+    http_host: Annotated[str | None, typer.Option("--http-host", help=HTTP_HOST_HELP)] = None,
+    http_token: Annotated[str | None, typer.Option("--http-token", help=HTTP_TOKEN_HELP)] = None,
     fast: Annotated[bool, typer.Option("--fast", help="Process files as fast as possible instead of in "
                                        "real time.")] = False,
     console: Annotated[str | None, typer.Option("--console", help="Console view: auto, live, lines or "
@@ -122,7 +132,10 @@ def run(
     cfg = load_config(config).with_overrides(**{
         "sinks.jsonl": str(jsonl) if jsonl else None, "sinks.overlay": str(overlay) if overlay else None,
         "sinks.console": console, "sinks.http.enabled": True if http is not None else None,
-        "sinks.http.port": http, "scheduler.interval_s": interval, "backend": backend})
+        "sinks.http.port": http, "sinks.http.host": http_host, "sinks.http.token": http_token,
+        "scheduler.interval_s": interval, "backend": backend})
+    if (http_host is not None or http_token is not None) and not cfg.sinks.http.enabled:
+        raise UserError("--http-host and --http-token go with --http PORT")
     _check_outputs(cfg, json_out, force, bundle, **{"--video": video, "--audio": audio, "--config": config})
     _execute(cfg, bundle, fast, duration, json_out, video=video, camera=camera, audio=audio, mic=mic)
 

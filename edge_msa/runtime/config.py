@@ -75,7 +75,8 @@ class QueueConfig(_Strict):
 
 class HttpConfig(_Strict):
     enabled: bool = False
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", description="beyond the loopback a token is required")
+    token: str | None = Field(None, description="None: generated (and printed) when not on the loopback")
     port: int = Field(8765, ge=0, le=65535)
     keep: int = Field(100, ge=1)
 

@@ -109,6 +109,11 @@ class Pipeline:
                 mute_after_s=hc.audio_timeout_s, fallback_interval_s=sc.fallback_interval_s)
         else:
             self.health.register(AUDIO, hc.audio_timeout_s, state=ABSENT, error=sensors.audio_absent)
+        self.http = None
+        if config.sinks.http.enabled:
+            h = config.sinks.http
+            self.http = HttpSink(h.host, h.port, h.keep, health=self.health.snapshot, token=h.token,
+                                 scale_max=SCALE_MAX.get(scale, 3.0))
         if sensors.video is not None:
             self.health.register(VIDEO, hc.video_timeout_s, can_stall=sensors.video.live)
             if config.sinks.overlay is not None:
@@ -122,17 +127,14 @@ class Pipeline:
                 frames, self.requests, spec, vision_ring, face_featurizer, self.health, self.stop, self.stats,
                 audio_lost=self._audio_lost, audio_reason=lambda: self.health.reason(AUDIO),
                 fallback_interval_s=sc.fallback_interval_s,
-                overlay=self.overlay.frame if self.overlay is not None else None,
+                overlay=self._frame_sink(),
                 audio_position=(lambda: self.audio_worker.position) if fast and self.audio_worker else None,
                 posted=self.outstanding.add)
         else:
             self.health.register(VIDEO, hc.video_timeout_s, state=ABSENT, error=sensors.video_absent)
         if config.sinks.jsonl is not None:
             self.sinks.append(JsonlSink(config.sinks.jsonl))
-        self.http = None
-        if config.sinks.http.enabled:
-            h = config.sinks.http
-            self.http = HttpSink(h.host, h.port, h.keep, health=self.health.snapshot)
+        if self.http is not None:
             self.sinks.append(self.http)
         self.scheduler = FusionScheduler(backend, spec, vision_ring, scale, sc.evidence, self.stats,
                                          vision_reason=self._vision_reason)
@@ -152,6 +154,17 @@ class Pipeline:
         paced = not self.fast and not source.live
         return SourceRunner(source, queue, self.health, self.clock, self.stop, paced, self._backoff(),
                             signal_of=signal_of, name=key)
+
+    def _frame_sink(self):
+        """What each camera frame goes to: the overlay video and/or the dashboard's snapshot."""
+        takers = [s.frame for s in (self.overlay, self.http) if s is not None]
+        if len(takers) < 2:
+            return takers[0] if takers else None
+
+        def both(frame) -> None:
+            for take in takers:
+                take(frame)
+        return both
 
     def _console(self, scale: str) -> ConsoleSink | None:
         mode = self.config.sinks.console
