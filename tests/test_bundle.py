@@ -93,7 +93,7 @@ def test_listed_path_outside_the_bundle_is_refused(tmp_path, entry):
     from edge_msa.export.bundle import FileInfo
     from edge_msa.runtime.launch import ASSETS
 
-    root = Path(shutil.copytree(ASSETS / "default" / "onnx-int8", tmp_path / "bundle"))  # small, shipped
+    root = Path(shutil.copytree(ASSETS / "nano" / "executorch-int8", tmp_path / "bundle"))  # small, shipped
     outside = tmp_path / "outside.txt"
     outside.write_text("not part of the bundle\n")
     (root / "inside-link.txt").symlink_to(outside)

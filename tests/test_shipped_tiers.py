@@ -63,7 +63,7 @@ def test_default_path_is_the_default_tiers_executorch_int8_bundle():
 def test_tiers_resolve_by_name():
     assert resolve_bundle("nano") == ASSETS / "nano" / "executorch-int8"
     assert resolve_bundle("default/onnx-int8") == ASSETS / "default" / "onnx-int8"
-    runner, _, _ = open_bundle("nano/onnx-int8", None)
+    runner, _, _ = open_bundle("default/onnx-int8", None)
     assert runner.name == "onnxruntime"
     with pytest.raises(UserError, match="has no bundle 'tflite'"):
         resolve_bundle("nano/tflite")
@@ -85,8 +85,8 @@ def test_tampered_bundle_is_refused(tmp_path):
     import shutil
 
     copy = tmp_path / "b"
-    shutil.copytree(ASSETS / "nano" / "onnx-int8", copy)
-    (copy / "model.onnx").write_bytes((copy / "model.onnx").read_bytes()[:-1] + b"\0")
+    shutil.copytree(ASSETS / "nano" / "executorch-int8", copy)
+    (copy / "model.pte").write_bytes((copy / "model.pte").read_bytes()[:-1] + b"\0")
     with pytest.raises(UserError, match="sha256"):
         load_bundle(copy)
 
@@ -113,7 +113,7 @@ def test_manifest_says_where_each_modality_learned(tier):
 @pytest.mark.parametrize("tier", TIERS)
 def test_face_evidence_is_the_recipes_valence_table(tier):
     table = load_train_recipe(RECIPES / tier / "train.yaml").valence().valence
-    runner = load_backend(ASSETS / tier / "onnx-int8", "onnxruntime", threads=1)
+    runner = load_backend(ASSETS / tier / "executorch-int8", "executorch", threads=1)
     spec = runner.spec
     # face only: one row per expression class at probability 1 scores that class's valence
     names = list(table)
