@@ -41,7 +41,8 @@ def test_fused_score_is_the_sum_of_present_evidence(model):
     text, tm, audio, am, vision, vm = inputs
     only_voice, _ = model(text, torch.zeros_like(tm), audio, am, vision, torch.zeros_like(vm))
     assert torch.allclose(only_voice, ev[:, 1].clamp(-3, 3), atol=1e-5)
-    none, unsure = model(text, torch.zeros_like(tm), audio, torch.zeros_like(am), vision, torch.zeros_like(vm))
+    absent = [torch.zeros_like(m) for m in (tm, am, vm)]
+    none, unsure = model(text, absent[0], audio, absent[1], vision, absent[2])
     assert torch.allclose(none, torch.zeros(3)) and torch.allclose(unsure, torch.full((3,), PRIOR_STD))
     assert bool((uncertainty < unsure).all())  # more evidence, less uncertainty
 
@@ -73,7 +74,8 @@ def test_face_evidence_follows_the_valence_table():
 def test_lexicon_signs_and_negation_from_vaders_words():
     m = create_model("evidence_fusion-test").eval()
     assert fill_lexicon(m) > 1500
-    ids, mask = tokenize(["a good film", "not a good film", "i don't like it", "a terrible film", "a film"], 16)
+    texts = ["a good film", "not a good film", "i don't like it", "a terrible film", "a film"]
+    ids, mask = tokenize(texts, 16)
     s = m.text.lexicon(torch.from_numpy(ids), torch.from_numpy(mask)).squeeze(-1)
     assert s[0] > 0 and s[1] < 0 and s[2] < 0 and s[3] < 0 and s[4] == 0
 
@@ -87,7 +89,8 @@ def test_voice_statistics_ignore_a_constant_offset():
     shifted = audio.clone()
     shifted[..., :40] += 3.0  # a louder, brighter microphone
     shifted[..., 41] += 2.0
-    shifted[..., 40] = torch.where(audio[..., 40] > 0, audio[..., 40] + 0.4, audio[..., 40])  # a higher voice
+    voiced = audio[..., 40] > 0
+    shifted[..., 40] = torch.where(voiced, audio[..., 40] + 0.4, audio[..., 40])  # a higher voice
     stats = VoiceStats()
     assert torch.allclose(stats(audio, mask), stats(shifted, mask), atol=1e-4)
     assert not torch.allclose(stats(audio, mask), stats(audio * 1.5, mask), atol=1e-2)
@@ -104,7 +107,8 @@ def test_ridge_recovers_a_linear_rule():
 def test_transcript_noise_drops_punctuation_and_words_like_a_recogniser():
     ids, mask = tokenize(["Well, I can't believe it -- really!", "Fine."], 24)
     clean, cmask = noisy_transcripts(ids, mask, np.random.default_rng(0), drop=0.0, substitute=0.0)
-    assert words(clean[0]) == words(ids[0]) and "," not in tokens_of(clean[0]) and "!" not in tokens_of(clean[0])
+    kept = tokens_of(clean[0])
+    assert words(clean[0]) == words(ids[0]) and "," not in kept and "!" not in kept
     gone, gmask = noisy_transcripts(ids, mask, np.random.default_rng(0), drop=1.0, substitute=0.0)
     assert gmask.sum(1).tolist() == [2.0, 2.0]  # [CLS] [SEP]
     swapped, _ = noisy_transcripts(ids, mask, np.random.default_rng(0), drop=0.0, substitute=1.0)
