@@ -83,7 +83,7 @@ def test_lexicon_signs_and_negation_from_vaders_words():
 def test_voice_statistics_ignore_a_constant_offset():
     g = torch.Generator().manual_seed(0)
     audio = torch.randn(2, 120, 42, generator=g)
-    audio[..., 40] = torch.where(audio[..., 40] > 0, audio[..., 40] + 1.0, torch.zeros(()))  # ln F0, 0 unvoiced
+    audio[..., 40] = torch.where(audio[..., 40] > 0, audio[..., 40] + 1.0, torch.zeros(()))  # 0: unvoiced
     mask = torch.ones(2, 120)
     mask[1, 90:] = 0
     shifted = audio.clone()
