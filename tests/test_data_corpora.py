@@ -56,7 +56,7 @@ def test_vader_scale_mapping_text_and_absent_modalities(vader, shared_data):
     for d in vader.values():
         assert d.scale == "mosi" and d.labels.min() >= -3 and d.labels.max() <= 3
         assert d.text.shape == (len(d), 64) and (d.text[:, 0] == 101).all()
-        assert d.audio.shape == (len(d), 1, 42) and d.vision.shape == (len(d), 1, 55)
+        assert d.audio.shape == (len(d), 1, 42) and d.vision.shape == (len(d), 1, 62)
         assert not d.audio_mask.any() and not d.vision_mask.any() and not d.audio.any()
 
 

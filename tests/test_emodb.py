@@ -63,7 +63,7 @@ def test_shapes_labels_masks(small_emodb, text_kind):
             assert split.text.shape == (n, 1) and split.text.dtype == np.int64
         else:
             assert split.text.shape == (n, 1, 768) and split.text.dtype == np.float32
-        assert split.vision.shape == (n, 1, 55) and not split.vision_mask.any()
+        assert split.vision.shape == (n, 1, 62) and not split.vision_mask.any()
         expected = [VALENCE[FILE_NAME.match(f"{i}.wav")[3]] for i in split.ids]
         np.testing.assert_array_equal(split.labels, expected)
     train_speakers = {i[:2] for i in data["train"].ids}

@@ -25,7 +25,7 @@ def test_every_recipe_passes_parity_on_real_samples_and_records_it(manifests):
         assert m.parity["passed"] and m.parity["backend"] == "executorch"
         assert m.parity["samples"] == 512 and m.source["parity_data"]["dataset"] == "vader-movie"
         assert {info.role for info in m.files.values()} == {"model", "reference", "tokenizer"}
-        assert [t.shape for t in m.inputs] == [[1, 64], [1, 64], [1, 300, 42], [1, 300], [1, 60, 55], [1, 60]]
+        assert [t.shape for t in m.inputs] == [[1, 64], [1, 64], [1, 300, 42], [1, 300], [1, 60, 62], [1, 60]]
         assert m.delegation["delegated_ops"] > 0 and m.delegation["delegated_subgraphs"] >= 1
         assert set(m.metrics) == {"eager", "exported"} and "mae" in m.metrics["exported"]
     assert manifests["android-xnnpack-fp32"].parity["max_abs_diff_score"] < 1e-4

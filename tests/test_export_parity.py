@@ -62,7 +62,7 @@ def test_calibration_set_mixes_missing_conditions(tmp_path):
     plan = load_calibration_recipe(calibration_recipe("complete", samples=40, mix=mix))
     arrays, meta = build_calibration_set(plan, LIVE, source())
     text, text_mask = arrays[0], arrays[1]
-    assert [a.shape[1:] for a in arrays] == [(64,), (64,), (300, 42), (300,), (60, 55), (60,)]
+    assert [a.shape[1:] for a in arrays] == [(64,), (64,), (300, 42), (300,), (60, 62), (60,)]
     assert meta["samples"] == 40 and meta["source"]["dataset"] == "vader-movie"
     absent = ~text_mask.any(1)
     assert absent.sum() == 10 and not text[absent].any()  # "AV": no transcript, ids and mask zeroed

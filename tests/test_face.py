@@ -37,12 +37,14 @@ def mean_of(feats: np.ndarray, *names: str) -> float:
     return float(feats[:, [FEATURE_NAMES.index(n) for n in names]].mean())
 
 
-def test_face_found_with_finite_55d_features(frames):
+def test_face_found_with_finite_62d_features(frames):
     feats = run(FaceFeaturizer(), frames["neutral"] + frames["happy"])
-    assert feats.shape == (2 * FRAMES_PER_SEGMENT, DIM) == (10, 55) and feats.dtype == np.float32
+    assert feats.shape == (2 * FRAMES_PER_SEGMENT, DIM) == (10, 62) and feats.dtype == np.float32
     assert np.isfinite(feats).all()
     assert (feats[:, :52] >= 0).all() and (feats[:, :52] <= 1).all()
-    assert (np.abs(feats[:, 52:]) < 0.25).all()  # a face towards the camera: well under 45 degrees
+    assert (np.abs(feats[:, 52:55]) < 0.25).all()  # a face towards the camera: well under 45 degrees
+    probs = feats[:, 55:]  # the 7 expression probabilities
+    assert (probs >= 0).all() and np.allclose(probs.sum(1), 1.0, atol=1e-3)
 
 
 def test_expressions_follow_the_acted_emotion(frames):

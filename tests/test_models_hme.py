@@ -121,7 +121,7 @@ def test_export_dynamic_lengths_minilm_tokens():
     ep = torch.export.export(model, model.example_inputs(2), dynamic_shapes=shapes)
     ids = torch.randint(1000, 5000, (2, 13), generator=g)
     y = (ids, torch.ones(2, 13), torch.randn(2, 41, 42, generator=g), torch.ones(2, 41),
-         torch.randn(2, 5, 55, generator=g), torch.zeros(2, 5))
+         torch.randn(2, 5, 62, generator=g), torch.zeros(2, 5))
     torch.testing.assert_close(ep.module()(*y), model(*y), atol=1e-5, rtol=1e-5)
 
 
