@@ -15,13 +15,14 @@ from torch import nn
 
 from edge_msa.data.missing import random_missing
 from edge_msa.errors import UserError
-from edge_msa.features.spec import MINILM_VOCAB, ModalitySpec
+from edge_msa.features.spec import MINILM_VOCAB, FeatureSpec, ModalitySpec
 from edge_msa.features.text import PAD_ID
 from edge_msa.models.heads import masked_mean, present
 from edge_msa.models.text_encoder import minilm_encoder
 
-__all__ = ["TOKEN_KIND", "Attention", "ModalityInput", "PrefixEncoder", "TransformerLayer",
-           "corrupt_for_training", "key_padding_bias", "masked_mean", "present", "sinusoidal_positions"]
+__all__ = ["TOKEN_KIND", "Attention", "InputsTextEncoder", "ModalityInput", "PrefixEncoder",
+           "TransformerLayer", "corrupt_for_training", "encode_frames", "key_padding_bias", "layer_stacks",
+           "masked_mean", "modality_inputs", "pooled_summaries", "present", "sinusoidal_positions"]
 
 TOKEN_KIND = "tokens:minilm-l6"
 NEG = -1e4  # additive bias for masked keys: finite, so an all-masked row stays finite (uniform)
@@ -161,6 +162,55 @@ class ModalityInput(nn.Module):
             return self.drop(self.norm(self.proj(self.encoder(x, mask))))
         h = self.norm(self.proj(x))
         return self.drop(h + sinusoidal_positions(h.shape[1], h.shape[2], h))
+
+
+class InputsTextEncoder:
+    """Mixin for an `MSAModel` whose `self.inputs` comes from `modality_inputs`: `text_encoder` is
+    the text input's MiniLM (excluded from parameter counts), or None for a features-only text.
+    Put it before `MSAModel` in the bases; it holds no parameters, so state_dict keys are untouched."""
+
+    @property
+    def text_encoder(self) -> nn.Module | None:
+        """The MiniLM of a token spec (excluded from parameter counts), else None."""
+        return self.inputs[0].encoder
+
+
+def modality_inputs(spec: FeatureSpec, d: int, *, text_layers: int = 6, pretrained: bool = True,
+                    freeze: bool = False, dropout: float = 0.1) -> nn.ModuleList:
+    """The three `ModalityInput`s of `spec`, in input order (text, audio, vision); index 0 holds
+    the text encoder (a family's `text_encoder` is `self.inputs[0].encoder`)."""
+    return nn.ModuleList(
+        ModalityInput(m, d, text_layers=text_layers, pretrained=pretrained, freeze=freeze, dropout=dropout)
+        for m in (spec.text, spec.audio, spec.vision))
+
+
+def layer_stacks(d: int, heads: int, ffn: int, dropout: float, depth: int, n: int = 3) -> nn.ModuleList:
+    """`n` independent stacks (one per modality) of `depth` `TransformerLayer`s, for `encode_frames`."""
+    return nn.ModuleList(
+        nn.ModuleList(TransformerLayer(d, heads, ffn, dropout) for _ in range(depth)) for _ in range(n))
+
+
+def encode_frames(inp: ModalityInput, layers: nn.ModuleList, x: torch.Tensor,
+                  mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One modality through its input and a masked Transformer stack -> (frames [B, T, d], the
+    key-padding bias [B, 1, 1, T] it used)."""
+    h, bias = inp(x, mask), key_padding_bias(mask)
+    for layer in layers:
+        h = layer(h, bias)
+    return h, bias
+
+
+def pooled_summaries(inputs: nn.ModuleList, encoders: nn.ModuleList, norms: nn.ModuleList,
+                     pairs) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per modality: `encode_frames`, masked mean, LayerNorm, zeroed when absent.
+    pairs: ((x, mask), ...) in input order -> (summaries [B, M, d], presence flags [B, M])."""
+    ss, ps = [], []
+    for inp, layers, norm, (x, mask) in zip(inputs, encoders, norms, pairs, strict=True):
+        h, _ = encode_frames(inp, layers, x, mask)
+        flag = present(mask)
+        ss.append(norm(masked_mean(h, mask)) * flag)
+        ps.append(flag)
+    return torch.stack(ss, dim=1), torch.cat(ps, dim=1)
 
 
 def corrupt_for_training(inputs: tuple[torch.Tensor, ...], max_rate: float = 1.0, complete_frac: float = 0.5,

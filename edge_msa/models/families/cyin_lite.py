@@ -35,10 +35,11 @@ from torch import nn
 from edge_msa.features.spec import FeatureSpec
 from edge_msa.models.base import MSAModel
 from edge_msa.models.blocks import (
-    ModalityInput,
+    InputsTextEncoder,
     PrefixEncoder,
     TransformerLayer,
     corrupt_for_training,
+    modality_inputs,
     present,
 )
 from edge_msa.models.heads import ScoreHead, score_error_loss
@@ -62,7 +63,7 @@ class Translator(nn.Module):
         return z + self.net(z)
 
 
-class CyINLite(MSAModel):
+class CyINLite(InputsTextEncoder, MSAModel):
     def __init__(self, spec: FeatureSpec, d: int = 128, latent: int = 64, n_tokens: int = 8, heads: int = 8,
                  ffn: int | None = None, enc_depth: int = 2, fusion_depth: int = 2,
                  translator_hidden: int | None = None, dropout: float = 0.1, text_layers: int = 6,
@@ -73,9 +74,8 @@ class CyINLite(MSAModel):
         super().__init__(spec, config)
         ffn = ffn or 2 * d
         hidden = translator_hidden or 2 * latent
-        self.inputs = nn.ModuleList(
-            ModalityInput(m, d, text_layers=text_layers, pretrained=pretrained, freeze=freeze_text,
-                          dropout=dropout) for m in (spec.text, spec.audio, spec.vision))
+        self.inputs = modality_inputs(spec, d, text_layers=text_layers, pretrained=pretrained,
+                                      freeze=freeze_text, dropout=dropout)
         self.encoders = nn.ModuleList(PrefixEncoder(d, n_tokens, enc_depth, heads, ffn, dropout)
                                       for _ in range(3))
         self.bottleneck = nn.ModuleList(nn.Linear(d, 2 * latent) for _ in range(3))  # mean | log-variance
@@ -91,11 +91,6 @@ class CyINLite(MSAModel):
         self.decoders = nn.ModuleList(
             nn.Sequential(nn.Linear(latent, hidden), nn.GELU(), nn.Linear(hidden, d)) for _ in range(3))
         self.label_heads = nn.ModuleList(nn.Linear(latent, 1) for _ in range(3))
-
-    @property
-    def text_encoder(self) -> nn.Module | None:
-        """The MiniLM of a token spec (excluded from parameter counts), else None."""
-        return self.inputs[0].encoder
 
     def encode(self, text, text_mask, audio, audio_mask, vision, vision_mask):
         """-> tokens [h_t, h_a, h_v] (each [B, n, d]), means and log-variances (each [B, n, z]),

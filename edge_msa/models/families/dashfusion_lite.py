@@ -36,11 +36,13 @@ from edge_msa.models.base import MSAModel
 from edge_msa.models.blocks import (
     NEG,
     Attention,
-    ModalityInput,
+    InputsTextEncoder,
     TransformerLayer,
     corrupt_for_training,
-    key_padding_bias,
+    encode_frames,
+    layer_stacks,
     masked_mean,
+    modality_inputs,
     present,
 )
 from edge_msa.models.heads import ScoreHead, score_error_loss
@@ -93,7 +95,7 @@ class BottleneckLevel(nn.Module):
         return b, hs
 
 
-class DashFusionLite(MSAModel):
+class DashFusionLite(InputsTextEncoder, MSAModel):
     def __init__(self, spec: FeatureSpec, d: int = 128, heads: int = 8, ffn: int | None = None,
                  enc_depth: int = 2, levels: int = 3, n_bottleneck: int = 8, proj_dim: int = 64,
                  dropout: float = 0.1, text_layers: int = 6, pretrained: bool = True,
@@ -103,12 +105,9 @@ class DashFusionLite(MSAModel):
         config = {k: v for k, v in locals().items() if k not in ("self", "spec", "__class__")}
         super().__init__(spec, config)
         ffn = ffn or 2 * d
-        self.inputs = nn.ModuleList(
-            ModalityInput(m, d, text_layers=text_layers, pretrained=pretrained, freeze=freeze_text,
-                          dropout=dropout) for m in (spec.text, spec.audio, spec.vision))
-        self.encoders = nn.ModuleList(
-            nn.ModuleList(TransformerLayer(d, heads, ffn, dropout) for _ in range(enc_depth))
-            for _ in range(3))
+        self.inputs = modality_inputs(spec, d, text_layers=text_layers, pretrained=pretrained,
+                                      freeze=freeze_text, dropout=dropout)
+        self.encoders = layer_stacks(d, heads, ffn, dropout, enc_depth)
         self.align = nn.ModuleList(CrossRead(d, heads, dropout) for _ in range(2))  # text <- audio, vision
         self.align_ffn = FeedForward(d, ffn, dropout)
         self.bottleneck = nn.Parameter(torch.randn(1, n_bottleneck, d) * 0.02)
@@ -119,11 +118,6 @@ class DashFusionLite(MSAModel):
         self.projectors = nn.ModuleList(nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, proj_dim))
                                         for _ in range(4))
 
-    @property
-    def text_encoder(self) -> nn.Module | None:
-        """The MiniLM of a token spec (excluded from parameter counts), else None."""
-        return self.inputs[0].encoder
-
     def keep_sizes(self) -> list[int]:
         """Bottleneck tokens entering each level: halved per level, at least one."""
         n = self.bottleneck.shape[1]
@@ -132,13 +126,9 @@ class DashFusionLite(MSAModel):
     def parts(self, text, text_mask, audio, audio_mask, vision, vision_mask) -> dict[str, torch.Tensor]:
         """The whole forward pass with its summaries (forward returns score and uncertainty)."""
         pairs = ((text, text_mask), (audio, audio_mask), (vision, vision_mask))
-        hs, biases = [], []
-        for inp, layers, (x, m) in zip(self.inputs, self.encoders, pairs, strict=True):
-            h, bias = inp(x, m), key_padding_bias(m)
-            for layer in layers:
-                h = layer(h, bias)
-            hs.append(h)
-            biases.append(bias)
+        encoded = [encode_frames(inp, layers, x, m)
+                   for inp, layers, (x, m) in zip(self.inputs, self.encoders, pairs, strict=True)]
+        hs, biases = [h for h, _ in encoded], [bias for _, bias in encoded]
         masks = (text_mask, audio_mask, vision_mask)
         p = torch.cat([present(m) for m in masks], dim=1)
         # temporal alignment: text frames gather the audio and vision frames they line up with

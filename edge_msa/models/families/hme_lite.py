@@ -31,12 +31,11 @@ from edge_msa.errors import UserError
 from edge_msa.features.spec import FeatureSpec
 from edge_msa.models.base import MSAModel
 from edge_msa.models.blocks import (
-    ModalityInput,
-    TransformerLayer,
+    InputsTextEncoder,
     corrupt_for_training,
-    key_padding_bias,
-    masked_mean,
-    present,
+    layer_stacks,
+    modality_inputs,
+    pooled_summaries,
 )
 from edge_msa.models.heads import score_error_loss
 from edge_msa.models.registry import register_model
@@ -44,7 +43,7 @@ from edge_msa.models.registry import register_model
 SELF_MATCH = 1.0 - 1e-4  # cosine at or above this on every shared modality = the query itself
 
 
-class HMELite(MSAModel):
+class HMELite(InputsTextEncoder, MSAModel):
     def __init__(self, spec: FeatureSpec, d: int = 128, heads: int = 8, ffn: int | None = None,
                  depth: int = 2, dropout: float = 0.1, text_layers: int = 6, pretrained: bool = True,
                  freeze_text: bool = False, bank_size: int = 2048, top_k: int = 16,
@@ -55,11 +54,9 @@ class HMELite(MSAModel):
         if not 1 <= top_k <= bank_size:
             raise UserError(f"top_k must be in 1..bank_size ({bank_size}), got {top_k}")
         ffn = ffn or 2 * d
-        self.inputs = nn.ModuleList(
-            ModalityInput(m, d, text_layers=text_layers, pretrained=pretrained, freeze=freeze_text,
-                          dropout=dropout) for m in (spec.text, spec.audio, spec.vision))
-        self.encoders = nn.ModuleList(
-            nn.ModuleList(TransformerLayer(d, heads, ffn, dropout) for _ in range(depth)) for _ in range(3))
+        self.inputs = modality_inputs(spec, d, text_layers=text_layers, pretrained=pretrained,
+                                      freeze=freeze_text, dropout=dropout)
+        self.encoders = layer_stacks(d, heads, ffn, dropout, depth)
         self.pool_norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(3))
         self.enrich = nn.ModuleList(nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, d))
                                     for _ in range(3))
@@ -73,24 +70,10 @@ class HMELite(MSAModel):
         self.register_buffer("bank_present", torch.zeros(bank_size, 3))
         self._cursor = 0  # FIFO write position while training
 
-    @property
-    def text_encoder(self) -> nn.Module | None:
-        """The MiniLM of a token spec (excluded from parameter counts), else None."""
-        return self.inputs[0].encoder
-
     def encode(self, text, text_mask, audio, audio_mask, vision, vision_mask):
         """-> z [B, 3, d] pooled modality embeddings (0 when absent), p [B, 3] presence flags."""
         pairs = ((text, text_mask), (audio, audio_mask), (vision, vision_mask))
-        zs, ps = [], []
-        for inp, layers, norm, (x, mask) in zip(self.inputs, self.encoders, self.pool_norms, pairs,
-                                                strict=True):
-            h, bias = inp(x, mask), key_padding_bias(mask)
-            for layer in layers:
-                h = layer(h, bias)
-            flag = present(mask)
-            zs.append(norm(masked_mean(h, mask)) * flag)
-            ps.append(flag)
-        return torch.stack(zs, dim=1), torch.cat(ps, dim=1)
+        return pooled_summaries(self.inputs, self.encoders, self.pool_norms, pairs)
 
     def retrieve(self, z: torch.Tensor, p: torch.Tensor):
         """Top-k neighbours in the bank -> (cue [B, 3, d], has_cue [B, 3], index [B, k], weight [B, k])."""

@@ -27,10 +27,11 @@ from edge_msa.features.spec import FeatureSpec
 from edge_msa.models.base import MSAModel
 from edge_msa.models.blocks import (
     Attention,
-    ModalityInput,
+    InputsTextEncoder,
     PrefixEncoder,
     TransformerLayer,
     corrupt_for_training,
+    modality_inputs,
     present,
 )
 from edge_msa.models.heads import ScoreHead, score_error_loss
@@ -66,7 +67,7 @@ class HyperLayer(nn.Module):
         return hyper + self.from_audio(q, self.norm_a(h_a)) + self.from_vision(q, self.norm_v(h_v))
 
 
-class LNLNLite(MSAModel):
+class LNLNLite(InputsTextEncoder, MSAModel):
     def __init__(self, spec: FeatureSpec, d: int = 128, n_tokens: int = 8, heads: int = 8,
                  ffn: int | None = None, enc_depth: int = 2, check_depth: int = 1, proxy_depth: int = 2,
                  dmml_depth: int = 3, fusion_depth: int = 2, dropout: float = 0.1, text_layers: int = 6,
@@ -77,9 +78,8 @@ class LNLNLite(MSAModel):
         config = {k: v for k, v in locals().items() if k not in ("self", "spec", "__class__")}
         super().__init__(spec, config)
         ffn = ffn or 2 * d
-        self.inputs = nn.ModuleList(
-            ModalityInput(m, d, text_layers=text_layers, pretrained=pretrained, freeze=freeze_text,
-                          dropout=dropout) for m in (spec.text, spec.audio, spec.vision))
+        self.inputs = modality_inputs(spec, d, text_layers=text_layers, pretrained=pretrained,
+                                      freeze=freeze_text, dropout=dropout)
         self.encoders = nn.ModuleList(PrefixEncoder(d, n_tokens, enc_depth, heads, ffn, dropout)
                                       for _ in range(3))
         # dominant modality correction
@@ -98,11 +98,6 @@ class LNLNLite(MSAModel):
         # training only: never called by forward, so never exported
         self.reconstructors = nn.ModuleList(TransformerLayer(d, heads, ffn, dropout) for _ in range(3))
         self.discriminator = nn.Sequential(nn.Linear(d, d // 2), nn.LeakyReLU(0.1), nn.Linear(d // 2, 2))
-
-    @property
-    def text_encoder(self) -> nn.Module | None:
-        """The MiniLM of a token spec (excluded from parameter counts), else None."""
-        return self.inputs[0].encoder
 
     def encode(self, text, text_mask, audio, audio_mask, vision, vision_mask) -> list[torch.Tensor]:
         """Per-modality prefix representations [h_l, h_a, h_v], each [B, n_tokens, d]."""

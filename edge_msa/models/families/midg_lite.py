@@ -39,12 +39,11 @@ from torch import nn
 from edge_msa.features.spec import FeatureSpec
 from edge_msa.models.base import MSAModel
 from edge_msa.models.blocks import (
-    ModalityInput,
-    TransformerLayer,
+    InputsTextEncoder,
     corrupt_for_training,
-    key_padding_bias,
-    masked_mean,
-    present,
+    layer_stacks,
+    modality_inputs,
+    pooled_summaries,
 )
 from edge_msa.models.heads import ScoreHead, score_error_loss
 from edge_msa.models.registry import register_model
@@ -66,7 +65,7 @@ class LowRankAdapter(nn.Module):
         return self.up(nn.functional.gelu(self.down(ctx)))
 
 
-class MIDGLite(MSAModel):
+class MIDGLite(InputsTextEncoder, MSAModel):
     def __init__(self, spec: FeatureSpec, d: int = 128, heads: int = 8, ffn: int | None = None,
                  depth: int = 2, n_experts: int = 4, expert_hidden: int | None = None, adapter_rank: int = 16,
                  dropout: float = 0.1, text_layers: int = 6, pretrained: bool = True,
@@ -76,11 +75,9 @@ class MIDGLite(MSAModel):
         super().__init__(spec, config)
         ffn = ffn or 2 * d
         hidden = expert_hidden or d
-        self.inputs = nn.ModuleList(
-            ModalityInput(m, d, text_layers=text_layers, pretrained=pretrained, freeze=freeze_text,
-                          dropout=dropout) for m in (spec.text, spec.audio, spec.vision))
-        self.encoders = nn.ModuleList(
-            nn.ModuleList(TransformerLayer(d, heads, ffn, dropout) for _ in range(depth)) for _ in range(3))
+        self.inputs = modality_inputs(spec, d, text_layers=text_layers, pretrained=pretrained,
+                                      freeze=freeze_text, dropout=dropout)
+        self.encoders = layer_stacks(d, heads, ffn, dropout, depth)
         self.pool_norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(3))
         self.adapters = nn.ModuleList(LowRankAdapter(d, adapter_rank) for _ in range(3))
         self.trunk = nn.Sequential(nn.Linear(3 * d + 3, d), nn.GELU(), nn.LayerNorm(d))
@@ -90,24 +87,10 @@ class MIDGLite(MSAModel):
             for _ in range(n_experts))
         self.head = ScoreHead(d, d, dropout)
 
-    @property
-    def text_encoder(self) -> nn.Module | None:
-        """The MiniLM of a token spec (excluded from parameter counts), else None."""
-        return self.inputs[0].encoder
-
     def summaries(self, text, text_mask, audio, audio_mask, vision, vision_mask):
         """-> s [B, 3, d] pooled modality summaries (0 when absent), p [B, 3] presence flags."""
         pairs = ((text, text_mask), (audio, audio_mask), (vision, vision_mask))
-        ss, ps = [], []
-        for inp, layers, norm, (x, mask) in zip(self.inputs, self.encoders, self.pool_norms, pairs,
-                                                strict=True):
-            h, bias = inp(x, mask), key_padding_bias(mask)
-            for layer in layers:
-                h = layer(h, bias)
-            flag = present(mask)
-            ss.append(norm(masked_mean(h, mask)) * flag)
-            ps.append(flag)
-        return torch.stack(ss, dim=1), torch.cat(ps, dim=1)
+        return pooled_summaries(self.inputs, self.encoders, self.pool_norms, pairs)
 
     def adapt(self, s: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         """Cross-modal adapter: each modality + a low-rank projection of the other present ones' mean."""
