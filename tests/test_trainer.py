@@ -155,3 +155,17 @@ def test_predict_order_and_batching():
     model = tiny()
     np.testing.assert_allclose(predict(model, data, batch_size=7), predict(model, data, batch_size=64),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_hme_memory_bank_is_rebuilt_from_the_selected_weights(tmp_path):
+    from edge_msa.models.families.hme_lite import build_memory_bank
+
+    data = {"train": toy_data(96, 0), "valid": toy_data(32, 1)}
+    model = create_model("hme_lite-tiny", SPEC)
+    result = train(model, data, tmp_path / "hme", epochs=2, batch_size=32, lr=1e-2, seed=0, progress=False)
+    assert result["after_training"]["memory_bank_entries"] == 96
+    bank = model.bank.clone()
+    build_memory_bank(model, data["train"])  # the hook's work, redone on the same final weights
+    assert torch.allclose(bank, model.bank, atol=1e-6)
+    saved = load_file(str(tmp_path / "hme" / "model.safetensors"))
+    assert torch.allclose(saved["bank"], bank, atol=1e-6)

@@ -23,7 +23,6 @@ from edge_msa.data.mix import MixPart, mixed_batches, rescale, rows_per_epoch
 from edge_msa.errors import UserError
 from edge_msa.features.spec import LIVE, FeatureSpec
 from edge_msa.models.base import MSAModel
-from edge_msa.models.heads import score_error_loss
 from edge_msa.train.evaluate import predict, trim_padding
 from edge_msa.train.experts import ExpertsConfig
 from edge_msa.train.metrics import msa_metrics
@@ -230,7 +229,7 @@ def train_recipe(recipe: TrainRecipe, out: str | Path, *, data_path: str | Path 
                  progress: bool = True) -> dict:
     """Train the recipe's model on its mix; write the run folder `out`; return its metrics."""
     from edge_msa.train.run import save_run
-    from edge_msa.train.trainer import _is_better, _optimizer, seed_everything, warmup_cosine
+    from edge_msa.train.trainer import _is_better, _optimizer, after_training, seed_everything, warmup_cosine
 
     if recipe.experts is not None:
         from edge_msa.train.experts import fit_recipe
@@ -260,10 +259,12 @@ def train_recipe(recipe: TrainRecipe, out: str | Path, *, data_path: str | Path 
             for i, idx in mixed_batches(parts, cfg.batch_size, recipe.data.rows_per_epoch, rng):
                 part = parts[i]
                 labels = torch.from_numpy(part.data.labels[idx])
-                score, uncertainty = model(*trim_padding(part.data.inputs(idx)))
-                loss, _ = score_error_loss(score, uncertainty, labels)
+                inputs = trim_padding(part.data.inputs(idx))
+                # the family's own loss (lnln_lite/hme_lite add their auxiliary terms there)
+                loss, _ = model.training_loss(inputs, labels)
                 if part.name in teacher:  # MMSLF's prediction term; EmoDB rows: labels only
                     target = torch.from_numpy(teacher[part.name][idx])
+                    score, _ = model(*inputs)
                     loss = loss + recipe.distill.prediction * (score - target).abs().mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -282,10 +283,12 @@ def train_recipe(recipe: TrainRecipe, out: str | Path, *, data_path: str | Path 
                 best, best_epoch = mean_corr, epoch
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     model.load_state_dict(best_state)
+    hooks = after_training(model, MSAData.concat([p.data for p in parts]))
     model.eval()
     tests = {n: s["test"] for n, s in splits.items() if "test" in s and len(s["test"])}
     result = {"valid": history[best_epoch - 1]["valid"], "test": validate(model, tests),
-              "selected": {"epoch": best_epoch, "by": "mean valid corr over parts"}, "history": history}
+              "selected": {"epoch": best_epoch, "by": "mean valid corr over parts"}, "history": history,
+              **hooks}
     parity = recipe.export.parity_dataset if recipe.export else recipe.data.parts[0].dataset
     config = {
         "scale": SCALE,

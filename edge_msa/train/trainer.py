@@ -143,11 +143,19 @@ def train(model: MSAModel, data: dict[str, MSAData], out_dir: str | Path, *, epo
                 break
 
     model.load_state_dict(best_state)
+    hooks = after_training(model, train_set)  # e.g. hme_lite's bank from the final weights
     metrics = {"valid": history[best_epoch - 1]["valid"], "test": None,
-               "selected": {"epoch": best_epoch, "by": select}, "history": history}
+               "selected": {"epoch": best_epoch, "by": select}, "history": history, **hooks}
     if "test" in data and len(data["test"]) > 0:  # once, on the selected checkpoint
         metrics["test"] = evaluate(model, data["test"], scale, batch_size=eval_batch)
     data_info = {**(data_info or {}), "sizes": {split: len(d) for split, d in data.items()}}
     save_run(out_dir, model, {"scale": scale, "train": {**hyper, "epochs_run": len(history)},
                               "data": data_info}, metrics)
     return {"run_dir": str(out_dir), "best_epoch": best_epoch, "epochs_run": len(history), **metrics}
+
+
+def after_training(model, train_set) -> dict:
+    """The family's `after_training(train)` hook on the selected weights, if it has one (hme_lite
+    rebuilds its memory bank from them; a bank of embeddings from earlier weights would be stale)."""
+    hook = getattr(model, "after_training", None)
+    return {"after_training": hook(train_set)} if hook is not None else {}
