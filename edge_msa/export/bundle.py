@@ -4,6 +4,8 @@
     BUNDLE/model.pte | model.onnx      the artifact a device runs
     BUNDLE/model.pt2       the torch program the artifact was made from (the `torch` backend)
     BUNDLE/tokenizer/...   tokenizer files when the text input is token ids
+    BUNDLE/frontend.onnx | frontend.pte   the voice front-end graph: PCM -> audio input (export/frontend.py)
+    BUNDLE/INPUTS.md       what an app feeds the model and how to compute it (export/inputs_doc.py)
     BUNDLE/build_engine.sh TensorRT build step for Jetson targets
 
 Every listed file carries its sha256; `load_bundle` refuses a bundle whose files are missing,
@@ -25,9 +27,9 @@ from edge_msa.errors import UserError
 from edge_msa.features.spec import FeatureSpec
 from edge_msa.user_files import validated
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the voice front-end (role "frontend", `frontend`) and INPUTS.md
 MANIFEST = "manifest.json"
-Role = Literal["model", "reference", "tokenizer", "script"]
+Role = Literal["model", "reference", "tokenizer", "script", "frontend", "doc"]
 
 
 class _Strict(BaseModel):
@@ -70,6 +72,8 @@ class Manifest(_Strict):
     source: dict  # the run it came from: path, metrics file, data
     # per modality: {"signal": "learned" | "prior" | "absent", "data": [...]} (the shipped default)
     modalities: dict | None = None
+    # the voice front-end: {"files", "input", "output", "parity": {backend: vs AudioFeaturizer.offline}}
+    frontend: dict | None = None
     versions: dict[str, str | None]
 
     @property

@@ -2,10 +2,13 @@
 
     1. load the run and real samples: a held-out slice of its validation split (parity), a
        calibration set from its training split (static int8 only)
-    2. write the artifact (ExecuTorch .pte or ONNX), the reference program, tokenizer files
+    2. write the artifact (ExecuTorch .pte or ONNX), the reference program, tokenizer files, the
+       voice front-end graph (export/frontend.py; by default when the audio input is the live
+       `audio:logmel-40-pitch-energy`), checked against the Python extractor on real speech
     3. hash everything into manifest.json, load the bundle back with its backend, run the slice
        through it and through the eager model, record parity and metrics
-    4. outside the recipe's tolerance: error, nothing left behind; else move into place
+    4. outside the recipe's tolerance: error, nothing left behind; else write INPUTS.md (what an
+       app feeds the model, generated from the manifest) and move into place
 The bundle is assembled in `<out>.partial` so a failed export never leaves a half bundle.
 """
 
@@ -25,6 +28,8 @@ from edge_msa.errors import UserError
 from edge_msa.export.bundle import Manifest, TensorInfo, describe_files, write_manifest
 from edge_msa.export.data import DataSource, held_out_slice, run_data_source, spec_arrays
 from edge_msa.export.executorch_export import export_executorch
+from edge_msa.export.frontend import has_frontend, write_frontend
+from edge_msa.export.inputs_doc import INPUTS_MD, inputs_markdown
 from edge_msa.export.onnx_export import export_onnx
 from edge_msa.export.parity import compare, eager_outputs, failure_message
 from edge_msa.export.recipes import ExportRecipe, load_calibration_recipe, load_export_recipe
@@ -97,8 +102,11 @@ def _partial_folder(out: Path) -> Path:
 def export_run(run_dir: str | Path, recipe: ExportRecipe | str | Path, out: str | Path, *,
                dataset: str | None = None, data: str | None = None, calibration: str | Path | None = None,
                target: str | None = None, force: bool = False, trust_pickle: bool = False,
-               progress: bool = True) -> Manifest:
-    """Export `run_dir` with `recipe` into the bundle folder `out`; returns its manifest."""
+               progress: bool = True, frontend: bool | None = None) -> Manifest:
+    """Export `run_dir` with `recipe` into the bundle folder `out`; returns its manifest.
+
+    frontend: ship the voice front-end graph (None: when the audio spec is the one it computes).
+    """
     recipe = recipe if isinstance(recipe, ExportRecipe) else load_export_recipe(recipe)
     if target is not None and target.startswith("jetson"):
         if recipe.format != "onnx":
@@ -133,6 +141,13 @@ def export_run(run_dir: str | Path, recipe: ExportRecipe | str | Path, out: str 
             else:
                 artifact = export_onnx(model, recipe, example, calib, partial, inputs_info)
             files = {**artifact["files"], **copy_tokenizer(spec, partial)}
+            if frontend and not has_frontend(spec.audio.kind):
+                raise UserError(f"the voice front-end computes audio:logmel-40-pitch-energy; this run's "
+                                f"audio input is {spec.audio.kind}")
+            frontend_entry = None
+            if frontend or (frontend is None and has_frontend(spec.audio.kind)):
+                frontend_files, frontend_entry = write_frontend(partial, recipe.format == "executorch")
+                files |= frontend_files
             backends = recipe.backends + (["torch"] if recipe.reference_program and "torch" not in
                                           recipe.backends else [])
             quantization = None if recipe.quantization is None else {
@@ -148,7 +163,7 @@ def export_run(run_dir: str | Path, recipe: ExportRecipe | str | Path, out: str 
                 tensorrt=artifact.get("tensorrt"),
                 source={"run": str(Path(run_dir).resolve()), "run_metrics": _run_metrics(run_dir),
                         "parity_data": {**source.describe(), "split": "valid", "seed": 0}},
-                modalities=config.get("modalities"), versions=versions())
+                modalities=config.get("modalities"), frontend=frontend_entry, versions=versions())
             write_manifest(partial, manifest)
             bar.update(task, advance=1, description="parity on real samples")
 
@@ -162,6 +177,9 @@ def export_run(run_dir: str | Path, recipe: ExportRecipe | str | Path, out: str 
             if not parity["passed"]:
                 raise UserError(f"{recipe.name}: parity outside the recipe's tolerance with {backend_name}: "
                                 f"{failure_message(parity)}; no bundle written")
+            (partial / INPUTS_MD).write_text(inputs_markdown(manifest))  # never lists its own hash
+            manifest.files |= describe_files(partial, {INPUTS_MD: "doc"})
+            write_manifest(partial, manifest)
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
             raise
