@@ -9,6 +9,7 @@ export and quantization cost.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +23,8 @@ from edge_msa.outputs import check_outputs
 
 SPLITS = ("valid", "test")
 MISSING_HELP = "none; lnln (drop rates 0-0.9 x 3 seeds); subsets (each subset of L, A, V present)."
+FRONTEND_HELP = ("Voice features: python (the dataset's, from edge-msa's extractor) or bundle (recomputed "
+                 "from the recordings with the bundle's front-end graph, frontend.onnx; emodb only).")
 
 
 @dataclass
@@ -51,6 +54,22 @@ def load_target(target: Path, backend: str) -> Target:
     raise UserError(f"{target} is neither a run folder ({CONFIG} + {WEIGHTS}) nor a bundle (manifest.json)")
 
 
+def bundle_voice(rows, files: list[Path], featurizer, max_len: int):
+    """`rows` with audio and audio_mask recomputed from `files` (one per row) by `featurizer`."""
+    import numpy as np
+
+    from edge_msa.features.audio import SAMPLE_RATE
+    from edge_msa.runtime.media import read_audio
+
+    if [f.stem for f in files] != list(rows.ids):
+        raise UserError("the recordings do not match the dataset's rows; cannot recompute the voice features")
+    audio, mask = np.zeros_like(rows.audio), np.zeros_like(rows.audio_mask)
+    for i, f in enumerate(files):
+        x = featurizer.offline(read_audio(f, SAMPLE_RATE))[:max_len]
+        audio[i, : len(x)], mask[i, : len(x)] = x, 1.0
+    return dataclasses.replace(rows, audio=audio, audio_mask=mask)
+
+
 def evaluate_cmd(
     target: Annotated[Path, typer.Argument(help="Run folder (from `edge-msa train`), shipped tier "
                                                 "(default, nano) or bundle folder "
@@ -66,10 +85,12 @@ def evaluate_cmd(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Samples per forward pass.")] = 64,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
     markdown: Annotated[Path | None, typer.Option("--markdown", help="Write a Markdown table here.")] = None,
+    frontend: Annotated[str, typer.Option("--frontend", help=FRONTEND_HELP)] = "python",
     force: Annotated[bool, typer.Option("--force", help="Replace --json/--markdown if they exist.")] = False,
 ) -> None:
     """Score a run or bundle on a split, optionally under missing modalities."""
-    from edge_msa.data.datasets import dataset_of_path, load_dataset
+    from edge_msa.cli.run_cmd import check_frontend
+    from edge_msa.data.datasets import DEFAULT_DATA, dataset_of_path, load_dataset
     from edge_msa.train.sweep import FIRST_COLUMN, PROTOCOLS, print_metrics, sweep, write_sweep
 
     if split not in SPLITS:
@@ -78,6 +99,7 @@ def evaluate_cmd(
         raise UserError(f"unknown --missing {missing!r}; expected one of {', '.join(PROTOCOLS)}")
     if batch_size < 1:
         raise UserError("--batch-size must be at least 1")
+    check_frontend(frontend)
     from edge_msa.tiers import resolve_bundle
 
     target = resolve_bundle(target)  # a shipped tier by name: default, nano, nano/onnx-int8
@@ -87,6 +109,13 @@ def evaluate_cmd(
     check_outputs({"--json": json_out, "--markdown": markdown}, force=force,
                   inputs={"TARGET": target, "--data": data})
     found = load_target(target, backend)
+    featurizer = None
+    if frontend == "bundle":
+        from edge_msa.export.frontend import bundle_featurizer
+
+        if not hasattr(found.model, "bundle"):
+            raise UserError(f"--frontend bundle takes a bundle; {target} is a run folder")
+        featurizer = bundle_featurizer(found.model.bundle)
     recorded = found.data.get("dataset")
     dataset = dataset or dataset_of_path(data)  # as in train: an MMSA file names its dataset
     if dataset is None and recorded is None:
@@ -97,12 +126,20 @@ def evaluate_cmd(
         data = Path(found.data["path"])
     # the run's own split seed, so "valid" and "test" hold no training rows
     split_seed = int(found.data.get("split_seed", 0)) if same else 0
+    if featurizer is not None and dataset != "emodb":
+        raise UserError(f"--frontend bundle recomputes the voice features from the recordings; of the "
+                        f"datasets here only emodb has them ({dataset!r} comes as features or text)")
     splits = load_dataset(dataset, data, found.spec, trust_pickle=trust_pickle, seed=split_seed)
     if split not in splits:
         raise UserError(f"dataset {dataset!r} has no {split!r} split (it has {', '.join(splits)})")
+    if featurizer is not None:
+        from edge_msa.data.emodb import split_files
+
+        files = split_files(data if data is not None else DEFAULT_DATA)[split]
+        splits[split] = bundle_voice(splits[split], files, featurizer, found.spec.audio.max_len)
     result = sweep(found.model, splits[split], missing, found.scale, batch_size)
     title = f"{found.name} on {dataset}/{split}, missing: {missing}"
-    result |= {"target": str(target), "dataset": dataset, "split": split}
+    result |= {"target": str(target), "dataset": dataset, "split": split, "frontend": frontend}
     print_metrics(result["rows"], FIRST_COLUMN[missing], title)
     write_sweep(result, json_out, markdown, title)
 

@@ -30,6 +30,9 @@ HTTP_HELP = ("Serve a live dashboard on http://127.0.0.1:PORT/ and the events as
              "the page reads them.")
 HTTP_HOST_HELP = ("Address for --http (default 127.0.0.1). Any address beyond the loopback needs a token "
                   "on every request (generated and printed unless --http-token).")
+FRONTEND_HELP = ("Voice features: python (edge-msa's extractor) or bundle (the bundle's exported front-end "
+                 "graph, frontend.onnx through onnxruntime: what an app holding the bundle computes).")
+FRONTENDS = ("python", "bundle")
 HTTP_TOKEN_HELP = "Token for --http: required as ?token= or 'Authorization: Bearer' (also on the loopback)."
 
 
@@ -74,7 +77,12 @@ def _check_outputs(config, json_out: Path | None, force: bool, bundle: Path | No
                   force=force, inputs={"--bundle": bundle or default_bundle_path(), **inputs})
 
 
-def _execute(config, bundle, fast, duration_s, json_out, **inputs):
+def check_frontend(frontend: str) -> None:
+    if frontend not in FRONTENDS:
+        raise UserError(f"unknown --frontend {frontend!r}; expected one of {', '.join(FRONTENDS)}")
+
+
+def _execute(config, bundle, fast, duration_s, json_out, frontend: str = "python", **inputs):
     """Check the inputs (cheap, clear errors), open the bundle, run, summarise."""
     from rich.console import Console
 
@@ -82,9 +90,15 @@ def _execute(config, bundle, fast, duration_s, json_out, **inputs):
 
     if duration_s is not None and not duration_s > 0:  # also refuses nan
         raise UserError(f"--duration must be a positive number of seconds, got {duration_s}")
+    check_frontend(frontend)
     sensors = build_sensors(config, fast=fast, **inputs)
     runner, spec, scale = open_bundle(bundle, config.backend, config.backend_threads)
-    pipeline = build_pipeline(config, sensors, runner, spec, scale, fast=fast)
+    featurizer = None
+    if frontend == "bundle":
+        from edge_msa.export.frontend import bundle_featurizer
+
+        featurizer = bundle_featurizer(runner.bundle)
+    pipeline = build_pipeline(config, sensors, runner, spec, scale, fast=fast, audio_featurizer=featurizer)
     if pipeline.http is not None:
         http = pipeline.http
         token = f"; token {http.token}" if http.token else ""
@@ -124,6 +138,7 @@ def run(
     duration: Annotated[float | None, typer.Option("--duration", help="Stop after this many seconds "
                                                    "(live sensors run until Ctrl-C otherwise).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help=JSON_HELP)] = None,
+    frontend: Annotated[str, typer.Option("--frontend", help=FRONTEND_HELP)] = "python",
     force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
 ) -> None:
     """Live sentiment from a person talking: camera/video + mic/audio + speech recognition."""
@@ -137,7 +152,8 @@ def run(
     if (http_host is not None or http_token is not None) and not cfg.sinks.http.enabled:
         raise UserError("--http-host and --http-token go with --http PORT")
     _check_outputs(cfg, json_out, force, bundle, **{"--video": video, "--audio": audio, "--config": config})
-    _execute(cfg, bundle, fast, duration, json_out, video=video, camera=camera, audio=audio, mic=mic)
+    _execute(cfg, bundle, fast, duration, json_out, frontend, video=video, camera=camera, audio=audio,
+             mic=mic)
 
 
 def _print_acted(jsonl: Path, clip: Path) -> None:

@@ -44,7 +44,7 @@ class AudioWorker(threading.Thread):
                  asr_factory: Callable[[], ASREngine] | None, health: HealthMonitor, stop: threading.Event,
                  stats: StageStats, interval_s: float = 0.0, backoff: Backoff | None = None,
                  posted: Callable[[float], None] = lambda end: None, mute_after_s: float = 2.0,
-                 fallback_interval_s: float = 3.0) -> None:
+                 fallback_interval_s: float = 3.0, featurizer: AudioFeaturizer | None = None) -> None:
         super().__init__(name="audio-perception", daemon=True)
         self.chunks, self.requests, self.spec, self.health, self.stop = chunks, requests, spec, health, stop
         self.stats, self.interval_s, self.posted = stats, interval_s, posted
@@ -58,7 +58,8 @@ class AudioWorker(threading.Thread):
         # An utterance still open at stream time P can only end after P - min_silence (its pause
         # would have closed it otherwise): the overlay may draw everything before that.
         self.vad_lag_s = vad.min_silence_s
-        self.featurizer = AudioFeaturizer()
+        # the Python extractor, or one with the same push/reset backed by a bundle's front-end graph
+        self.featurizer = featurizer or AudioFeaturizer()
         self.ring = TimedRing(self.max_len + round(5 * self.rate), spec.audio.dim)
         self.asr_factory, self.asr, self.backoff = asr_factory, None, backoff or Backoff()
         self._asr_retry_at = 0.0

@@ -84,8 +84,10 @@ def build_sensors(config: RuntimeConfig, *, video: Path | None = None, camera: s
 
 
 def build_pipeline(config: RuntimeConfig, sensors: Sensors, backend, spec: FeatureSpec, scale: str,
-                   fast: bool = False, sinks: list | None = None) -> Pipeline:
-    """Perception engines from the config (ASR, face model), then the pipeline."""
+                   fast: bool = False, sinks: list | None = None, audio_featurizer=None) -> Pipeline:
+    """Perception engines from the config (ASR, face model), then the pipeline.
+
+    audio_featurizer: voice features other than the Python extractor (a bundle's front-end graph)."""
     asr_factory = None
     if config.asr.engine == "pocketsphinx":
         from edge_msa.runtime.perception.asr import PocketsphinxASR
@@ -97,4 +99,4 @@ def build_pipeline(config: RuntimeConfig, sensors: Sensors, backend, spec: Featu
 
         face = FaceFeaturizer(num_threads=config.face.threads)
     return Pipeline(backend, spec, config, sensors, fast=fast, scale=scale, asr_factory=asr_factory,
-                    face_featurizer=face, sinks=sinks)
+                    face_featurizer=face, sinks=sinks, audio_featurizer=audio_featurizer)

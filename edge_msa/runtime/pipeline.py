@@ -79,7 +79,7 @@ class Sensors:
 class Pipeline:
     def __init__(self, backend, spec: FeatureSpec, config: RuntimeConfig, sensors: Sensors, *,
                  fast: bool = False, scale: str = "mosi", asr_factory=None, face_featurizer=None,
-                 sinks: list | None = None) -> None:
+                 sinks: list | None = None, audio_featurizer=None) -> None:
         self.config, self.sensors, self.fast = config, sensors, fast
         self.clock, self.stop = Clock(), threading.Event()
         self.health, self.stats = HealthMonitor(), StageStats()
@@ -106,7 +106,8 @@ class Pipeline:
             self.audio_worker = AudioWorker(
                 chunks, self.requests, spec, VADConfig(**config.vad.model_dump()), asr_factory, self.health,
                 self.stop, self.stats, sc.interval_s, self._backoff(), self.outstanding.add,
-                mute_after_s=hc.audio_timeout_s, fallback_interval_s=sc.fallback_interval_s)
+                mute_after_s=hc.audio_timeout_s, fallback_interval_s=sc.fallback_interval_s,
+                featurizer=audio_featurizer)
         else:
             self.health.register(AUDIO, hc.audio_timeout_s, state=ABSENT, error=sensors.audio_absent)
         self.http = None

@@ -1,0 +1,143 @@
+"""The exported voice front-end: the graph, its ONNX / ExecuTorch files in bundles, INPUTS.md, and
+`--frontend bundle` in `edge-msa run` and `edge-msa eval`, all against the Python extractor on real speech."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from runtime_helpers import tiny_bundle
+
+from edge_msa.cli import main
+from edge_msa.export import frontend as F
+from edge_msa.export.bundle import load_bundle, read_manifest, sha256_file, write_manifest
+from edge_msa.export.inputs_doc import INPUTS_MD, inputs_markdown
+from edge_msa.features import audio as A
+from edge_msa.features.audio_graph import frontend_frames
+from edge_msa.features.face import FEATURE_NAMES
+from edge_msa.runtime.launch import demo_clip_path
+from edge_msa.runtime.media import read_audio
+from edge_msa.runtime.sinks.jsonl import read_jsonl
+
+LIBRIVOX = sorted(Path("tests/data/librivox").glob("*.wav"))
+GRAPH_TOLERANCE = 1e-5  # eager float64 graph vs the float64 extractor: float32 output rounding only
+
+
+def _speech() -> list[Path]:
+    return F.speech_files(limit_per_folder=4)
+
+
+def test_graph_equals_the_python_extractor_on_real_speech():
+    voiced = 0
+    for f in _speech():
+        wave = read_audio(f, A.SAMPLE_RATE)
+        ref, got = A.AudioFeaturizer().offline(wave), frontend_frames(wave)
+        assert got.shape == ref.shape and got.dtype == np.float32
+        np.testing.assert_allclose(got, ref, atol=GRAPH_TOLERANCE, rtol=0)
+        voiced += int((ref[:, A.N_MELS] > 0).sum())
+    assert voiced > 100  # the pitch channel is exercised, not all zeros
+
+
+def test_streamed_graph_frames_equal_offline():
+    wave = read_audio(LIBRIVOX[0], A.SAMPLE_RATE)[: int(1.3 * A.SAMPLE_RATE)]
+    featurizer = F.FrontendFeaturizer(frontend_frames)
+    rng, parts, i = np.random.default_rng(0), [], 0
+    while i < len(wave):
+        n = int(rng.choice([1, 100, 320, 640, 1000, 4000]))
+        parts.append(featurizer.push(wave[i : i + n]))
+        i += n
+    np.testing.assert_allclose(np.concatenate(parts), A.AudioFeaturizer().offline(wave), atol=GRAPH_TOLERANCE)
+
+
+def test_onnx_bundle_has_frontend_inputs_md_and_parity():
+    root = tiny_bundle()  # onnx-cpu-int8 of a live-spec model: the front-end is on by default
+    bundle = load_bundle(root)  # every listed file, frontend.onnx and INPUTS.md included, matches its sha256
+    m = bundle.manifest
+    assert m.files[F.ONNX].role == "frontend" and m.files[INPUTS_MD].role == "doc" and F.PTE not in m.files
+    assert m.files[F.ONNX].sha256 == sha256_file(root / F.ONNX)
+    parity = m.frontend["parity"]["onnxruntime"]
+    assert parity["passed"] and parity["max_abs_diff"] < F.TOLERANCE and parity["frames"] > 1000
+    assert set(parity["data"]) >= {"librivox"}
+    # generated from the manifest: regenerating gives the same file
+    doc = (root / INPUTS_MD).read_text()
+    assert doc == inputs_markdown(read_manifest(root))
+    for needle in ("`text`", "`audio_mask`", "tokenizer/vocab.txt", "BertTokenizer", F.ONNX, "`pcm`",
+                   "`frames`", "YIN pitch included", FEATURE_NAMES[0], FEATURE_NAMES[-1], "`score`"):
+        assert needle in doc, needle
+    # the shipped file itself, on a clip and on inputs too short for a frame
+    run = F.OnnxFrontend(root / F.ONNX)
+    wave = read_audio(LIBRIVOX[-1], A.SAMPLE_RATE)
+    assert np.abs(run(wave) - A.AudioFeaturizer().offline(wave)).max() < F.TOLERANCE
+    for n in (0, 1, 319, 320, 641):
+        w = np.random.default_rng(n).normal(0, 0.1, n).astype(np.float32)
+        np.testing.assert_allclose(run(w), A.AudioFeaturizer().offline(w), atol=F.TOLERANCE)
+
+
+def test_executorch_frontend_matches(tmp_path):
+    F.export_frontend_pte(tmp_path / F.PTE)
+    parity = F.measure_parity(F.PteFrontend(tmp_path / F.PTE), F.speech_files(limit_per_folder=2))
+    assert parity["passed"] and parity["max_abs_diff"] < F.TOLERANCE and parity["max_abs_diff_pitch"] < 1e-6
+    assert F.PteFrontend(tmp_path / F.PTE)(np.zeros(100, np.float32)).shape == (0, A.DIM)
+
+
+def _without_frontend(tmp_path: Path) -> Path:
+    """A copy of the tiny bundle as exported with `frontend=False` (no graph, INPUTS.md says so)."""
+    root = Path(shutil.copytree(tiny_bundle(), tmp_path / "no-frontend"))
+    m = read_manifest(root)
+    (root / F.ONNX).unlink()
+    m.files.pop(F.ONNX)
+    m.frontend = None
+    (root / INPUTS_MD).write_text(inputs_markdown(m))
+    m.files[INPUTS_MD].sha256 = sha256_file(root / INPUTS_MD)
+    m.files[INPUTS_MD].bytes = (root / INPUTS_MD).stat().st_size
+    write_manifest(root, m)
+    load_bundle(root)
+    assert "_yin_pitch" in (root / INPUTS_MD).read_text()
+    return root
+
+
+def test_run_demo_clip_with_the_bundle_frontend(tmp_path, capsys):
+    """The exported path end to end: same events, voice evidence within tolerance of the Python run."""
+    events = {}
+    for frontend in ("python", "bundle"):
+        out = tmp_path / f"{frontend}.jsonl"
+        argv = ["run", "--video", str(demo_clip_path()), "--fast", "--bundle", str(tiny_bundle()),
+                "--jsonl", str(out), "--console", "off", "--frontend", frontend]
+        assert main(argv) == 0, capsys.readouterr().err
+        events[frontend] = read_jsonl(out)
+    py, graph = events["python"], events["bundle"]
+    assert len(py) == len(graph) >= 5
+    for a, b in zip(py, graph, strict=True):
+        assert (a.start, a.end) == (b.start, b.end)
+        assert a.evidence["audio"].present and b.evidence["audio"].present
+        assert abs(a.evidence["audio"].score - b.evidence["audio"].score) < 1e-3
+
+    out = tmp_path / "none.jsonl"
+    argv = ["run", "--video", str(demo_clip_path()), "--fast", "--bundle", str(_without_frontend(tmp_path)),
+            "--jsonl", str(out), "--frontend", "bundle"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "has no voice front-end" in err and "--frontend python" in err and not out.exists()
+
+
+def test_eval_emodb_with_the_bundle_frontend(tmp_path, capsys):
+    data = Path(F.SPEECH[1]).parents[1]
+    if not F.SPEECH[1].is_dir():
+        pytest.skip(f"needs EmoDB in {data}")
+    results = {}
+    for frontend in ("python", "bundle"):
+        out = tmp_path / f"{frontend}.json"
+        argv = ["eval", str(tiny_bundle()), "--dataset", "emodb", "--data", str(data), "--json", str(out),
+                "--frontend", frontend]
+        assert main(argv) == 0, capsys.readouterr().err
+        results[frontend] = json.loads(out.read_text())
+    (py,), (graph,) = results["python"]["rows"].values(), results["bundle"]["rows"].values()
+    assert results["bundle"]["frontend"] == "bundle"
+    for k, v in py.items():
+        if isinstance(v, float):
+            assert abs(v - graph[k]) < 1e-3, (k, v, graph[k])
+    assert main(["eval", str(tiny_bundle()), "--dataset", "synthetic", "--frontend", "bundle"]) == 2
+    assert "only emodb" in capsys.readouterr().err
