@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from edge_msa.data.missing import SUBSETS
 from edge_msa.errors import UserError
+from edge_msa.user_files import StrictModel as _Strict
 from edge_msa.user_files import read_yaml, validated
 
 BACKENDS = ("torch", "onnxruntime", "executorch", "tensorrt")
@@ -22,10 +23,6 @@ ARTIFACT_RUNNER = {"executorch": "executorch", "onnx": "onnxruntime"}  # runs th
 SCHEMES = {"executorch": {"pt2e-static", "pt2e-dynamic"}, "onnx": {"onnx-qdq", "onnx-dynamic"}}
 STATIC_SCHEMES = {"pt2e-static", "onnx-qdq"}
 REPO_ROOT = Path(__file__).resolve().parents[2]  # a checkout (editable install) ships the recipes
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class QuantizationConfig(_Strict):

@@ -9,14 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from edge_msa.errors import UserError
+from edge_msa.user_files import StrictModel as _Strict
 from edge_msa.user_files import read_yaml, validated
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class CameraConfig(_Strict):
