@@ -141,3 +141,42 @@ def test_eval_emodb_with_the_bundle_frontend(tmp_path, capsys):
             assert abs(v - graph[k]) < 1e-3, (k, v, graph[k])
     assert main(["eval", str(tiny_bundle()), "--dataset", "synthetic", "--frontend", "bundle"]) == 2
     assert "only emodb" in capsys.readouterr().err
+
+
+def test_executorch_bundle_ships_the_pte_frontend(tmp_path):
+    import torch
+
+    from edge_msa.export.pipeline import export_run
+    from edge_msa.features.spec import LIVE
+    from edge_msa.models import create_model
+    from edge_msa.train.run import save_run
+
+    torch.manual_seed(0)
+    save_run(tmp_path / "run", create_model("mean_pool_mlp-tiny", LIVE), {"data": {"dataset": "synthetic"}})
+    m = export_run(tmp_path / "run", "android-xnnpack-fp32", tmp_path / "bundle", progress=False)
+    assert {f for f, i in m.files.items() if i.role == "frontend"} == {F.ONNX, F.PTE}
+    assert all(p["passed"] for p in m.frontend["parity"].values()) and "executorch" in m.frontend["parity"]
+    assert m.frontend["pte_max_samples"] == F.PTE_MAX_SECONDS * A.SAMPLE_RATE
+    load_bundle(tmp_path / "bundle")
+    doc = (tmp_path / "bundle" / INPUTS_MD).read_text()
+    assert "`frontend.onnx` or `frontend.pte`" in doc and "| executorch |" in doc
+    assert not (tmp_path / "bundle.partial").exists()
+
+
+def test_frontend_refused_for_other_audio_kinds(tmp_path):
+    import torch
+
+    from edge_msa.errors import UserError
+    from edge_msa.export.pipeline import export_run
+    from edge_msa.features.spec import MOSI_BERT
+    from edge_msa.models import create_model
+    from edge_msa.train.run import save_run
+
+    torch.manual_seed(0)
+    save_run(tmp_path / "run", create_model("mean_pool_mlp-tiny", MOSI_BERT),
+             {"data": {"dataset": "synthetic"}})
+    with pytest.raises(UserError, match="front-end computes audio:logmel-40-pitch-energy"):
+        export_run(tmp_path / "run", "onnx-cpu-fp32", tmp_path / "bundle", progress=False, frontend=True)
+    m = export_run(tmp_path / "run", "onnx-cpu-fp32", tmp_path / "bundle", progress=False)  # default: off
+    assert m.frontend is None and F.ONNX not in m.files
+    assert "no live extractor" in (tmp_path / "bundle" / INPUTS_MD).read_text()
