@@ -24,7 +24,8 @@ def test_every_recipe_passes_parity_on_real_samples_and_records_it(manifests):
         assert m.format == "executorch" and m.backends == ["executorch", "torch"]
         assert m.parity["passed"] and m.parity["backend"] == "executorch"
         assert m.parity["samples"] == 512 and m.source["parity_data"]["dataset"] == "vader-movie"
-        assert {info.role for info in m.files.values()} == {"model", "reference", "tokenizer"}
+        roles = {info.role for info in m.files.values()}
+        assert roles == {"model", "reference", "tokenizer", "frontend", "doc"}  # + front-end, INPUTS.md
         assert [t.shape for t in m.inputs] == [[1, 64], [1, 64], [1, 300, 42], [1, 300], [1, 60, 62], [1, 60]]
         assert m.delegation["delegated_ops"] > 0 and m.delegation["delegated_subgraphs"] >= 1
         assert set(m.metrics) == {"eager", "exported"} and "mae" in m.metrics["exported"]

@@ -60,7 +60,7 @@ def test_onnx_bundle_has_frontend_inputs_md_and_parity():
     assert m.files[F.ONNX].sha256 == sha256_file(root / F.ONNX)
     parity = m.frontend["parity"]["onnxruntime"]
     assert parity["passed"] and parity["max_abs_diff"] < F.TOLERANCE and parity["frames"] > 1000
-    assert set(parity["data"]) >= {"librivox"}
+    assert set(parity["data"]) >= {"demo", "librivox"}
     # generated from the manifest: regenerating gives the same file
     doc = (root / INPUTS_MD).read_text()
     assert doc == inputs_markdown(read_manifest(root))
@@ -80,7 +80,12 @@ def test_executorch_frontend_matches(tmp_path):
     F.export_frontend_pte(tmp_path / F.PTE)
     parity = F.measure_parity(F.PteFrontend(tmp_path / F.PTE), F.speech_files(limit_per_folder=2))
     assert parity["passed"] and parity["max_abs_diff"] < F.TOLERANCE and parity["max_abs_diff_pitch"] < 1e-6
+    assert "demo" in parity["data"] and parity["frames"] > F.PTE_MAX_SECONDS * 50  # 17.5 s clip: chunks
     assert F.PteFrontend(tmp_path / F.PTE)(np.zeros(100, np.float32)).shape == (0, A.DIM)
+    # the documented chunk rule: start one hop early, drop the chunk's first frame
+    wave = read_audio(LIBRIVOX[1], A.SAMPLE_RATE)[: 3 * A.SAMPLE_RATE + 123]
+    chunked = F.PteFrontend(tmp_path / F.PTE, max_samples=7 * A.HOP)(wave)
+    np.testing.assert_allclose(chunked, A.AudioFeaturizer().offline(wave), atol=F.TOLERANCE)
 
 
 def _without_frontend(tmp_path: Path) -> Path:

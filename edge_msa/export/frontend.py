@@ -3,10 +3,10 @@
     frontend.onnx   pcm float32 [1, N] (16 kHz, any N) -> frames float32 [1, N // 320, 42]
     frontend.pte    the same program for ExecuTorch, N up to `PTE_MAX_SECONDS` of audio
 
-Written for bundles whose audio spec is `audio:logmel-40-pitch-energy`; parity against the Python
-extractor (`AudioFeaturizer.offline`) on real speech (the LibriVox test clips and EmoDB files
-when present) is measured with the exported file itself and recorded in the manifest; outside
-`TOLERANCE` the export fails.
+Written for bundles whose audio spec is `audio:logmel-40-pitch-energy`. Parity against the Python
+extractor (`AudioFeaturizer.offline`) on real speech (the packaged demo clip, and the LibriVox test
+clips and EmoDB files when present) is measured with the exported file itself and recorded in the
+manifest; outside `TOLERANCE` the export fails.
 """
 
 from __future__ import annotations
@@ -88,23 +88,38 @@ class OnnxFrontend:
 
 
 class PteFrontend:
-    """frontend.pte through the ExecuTorch runtime, same call as `OnnxFrontend`."""
+    """frontend.pte through the ExecuTorch runtime, same call as `OnnxFrontend`; audio longer than
+    the program takes goes in chunks that start one hop early, each chunk's first frame dropped."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_samples: int = PTE_MAX_SECONDS * A.SAMPLE_RATE) -> None:
         from executorch.runtime import Runtime
 
         self.method = Runtime.get().load_program(Path(path)).load_method("forward")
+        self.max_samples = max_samples
+
+    def _run(self, wave: np.ndarray) -> np.ndarray:
+        return self.method.execute([torch.from_numpy(wave[None].copy())])[0][0].numpy()
 
     def __call__(self, wave: np.ndarray) -> np.ndarray:
         wave = np.asarray(wave, np.float32)
-        if len(wave) < MIN_SAMPLES:  # no frame; the runtime refuses an empty input
+        total = len(wave) // A.HOP
+        if total == 0:  # no frame; the runtime refuses an empty input
             return np.zeros((0, A.DIM), np.float32)
-        return self.method.execute([torch.from_numpy(wave[None].copy())])[0][0].numpy()
+        parts = [self._run(wave[: self.max_samples])]
+        done = len(parts[0])
+        while done < total:
+            start = (done - 1) * A.HOP  # the chunk's frame 1 is frame `done` of the whole wave
+            parts.append(self._run(wave[start : start + self.max_samples])[1:])
+            done += len(parts[-1])
+        return np.concatenate(parts)
 
 
 def speech_files(limit_per_folder: int = 8) -> list[Path]:
-    """Real speech for parity: the LibriVox test clips, and EmoDB files spread over its speakers."""
-    files = []
+    """Real speech for parity: the packaged demo clip (always there), the LibriVox test clips and EmoDB
+    files spread over its speakers (in a checkout next to the shared data)."""
+    from edge_msa.runtime.launch import demo_clip_path
+
+    files = [demo_clip_path()] if demo_clip_path().is_file() else []
     for folder in SPEECH:
         found = sorted(folder.glob("*.wav")) if folder.is_dir() else []
         step = max(1, len(found) // limit_per_folder)
@@ -117,7 +132,7 @@ def measure_parity(run, files: list[Path]) -> dict:
     from edge_msa.runtime.media import read_audio
 
     if not files:
-        raise UserError("no speech files for the front-end's parity check (tests/data/librivox is missing)")
+        raise UserError("no speech for the front-end's parity check (the packaged demo clip is missing)")
     worst = np.zeros(A.DIM)
     frames = 0
     for f in files:
