@@ -1,6 +1,7 @@
 """Fit an `evidence_fusion` model's experts in closed form, each on its own labelled data.
 
-    edge-msa train --recipe export/default/train.yaml --out runs/default --bundles edge_msa/assets/default --force
+    edge-msa train --recipe export/default/train.yaml --out runs/default \
+        --bundles edge_msa/assets/default --force
 
 - text: the frozen encoder's features (mean-pooled states + lexicon score) of every training
   sentence of the recipe's text corpora, once clean and `text_noise.copies` times through

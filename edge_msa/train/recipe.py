@@ -1,6 +1,7 @@
 """Training recipes (`export/default/train.yaml`): one typed file -> one run -> bundles.
 
-    edge-msa train --recipe export/default/train.yaml --out runs/default --bundles edge_msa/assets/default --force
+    edge-msa train --recipe export/default/train.yaml --out runs/default \
+        --bundles edge_msa/assets/default --force
 
 A recipe names a model and its overrides, an expression prior file (face), a weighted mix of
 corpora (`edge_msa.data.mix`: each batch from one corpus, shares by sampling), an optional MMSLF
