@@ -105,9 +105,11 @@ def export_run(run_dir: str | Path, recipe: ExportRecipe | str | Path, out: str 
                progress: bool = True, frontend: bool | None = None) -> Manifest:
     """Export `run_dir` with `recipe` into the bundle folder `out`; returns its manifest.
 
-    frontend: ship the voice front-end graph (None: when the audio spec is the one it computes).
+    frontend: ship the voice front-end graph (None: as the recipe says; a recipe without a word:
+    when the audio spec is the one it computes).
     """
     recipe = recipe if isinstance(recipe, ExportRecipe) else load_export_recipe(recipe)
+    frontend = recipe.frontend if frontend is None else frontend
     if target is not None and target.startswith("jetson"):
         if recipe.format != "onnx":
             raise UserError(f"--target {target}: Jetson runs TensorRT from ONNX; {recipe.name} makes a "
