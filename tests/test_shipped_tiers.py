@@ -153,3 +153,16 @@ def test_mix_draws_shares_from_single_corpus_batches():
     assert len(drawn[1]) == 300 and np.bincount(drawn[1]).tolist() == [30] * 10  # whole repeats
     with pytest.raises(UserError):
         part("none", 5, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_inputs_doc_names_only_files_the_bundle_has(tier):
+    import re
+
+    for name in tier_bundles(tier):
+        bundle = load_bundle(ASSETS / tier / name)
+        doc = (bundle.root / "INPUTS.md").read_text()
+        assert "INPUTS.md" in bundle.manifest.files and "## Inputs" in doc
+        listed = next(line for line in doc.splitlines() if "files in this bundle:" in line)
+        tokenizer = {p for p in bundle.manifest.files if p.startswith("tokenizer/")}
+        assert set(re.findall(r"`(tokenizer/[^`]+)`", listed)) == tokenizer, f"{tier}/{name}"

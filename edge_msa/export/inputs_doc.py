@@ -48,8 +48,10 @@ def _text(m: ModalitySpec, files: dict) -> list[str]:
         "3. Libraries that do exactly this: onnxruntime-extensions `BertTokenizer` with "
         "`vocab_file=tokenizer/vocab.txt`, `do_lower_case=1`, `strip_accents=1`; ExecuTorch's "
         "pytorch-tokenizers `HFTokenizer` loading `tokenizer/tokenizer.json` (add [CLS]/[SEP] and pad "
-        "yourself); Hugging Face `AutoTokenizer` on `tokenizer/`. Reference: "
-        "`edge_msa.features.text.tokenize`.",
+        "yourself" + ("" if "tokenizer/tokenizer.json" in tok else "; this bundle leaves that file out to "
+                      "save 0.5 MB: write it with Hugging Face `AutoTokenizer.from_pretrained('tokenizer/')"
+                      ".save_pretrained(...)`") + "); Hugging Face `AutoTokenizer` on `tokenizer/`. "
+        "Reference: `edge_msa.features.text.tokenize`.",
         "4. No words (no speech, ASR failed): all-zero `text` and `text_mask` (text absent).",
     ]
 

@@ -328,13 +328,18 @@ def calibration_file(recipe: TrainRecipe, run_dir: Path, data_path: str | Path |
 def slim_tokenizer(bundle: Path):
     """Drop tokenizer.json: vocab.txt + the two configs rebuild the identical BERT tokenizer, and
     the 0.5 MB it saves per bundle is what keeps the three shipped bundles within 10 MB."""
-    from edge_msa.export.bundle import load_bundle, write_manifest
+    from edge_msa.export.bundle import describe_files, load_bundle, write_manifest
+    from edge_msa.export.inputs_doc import INPUTS_MD, inputs_markdown
 
     manifest = load_bundle(bundle).manifest
     rel = "tokenizer/tokenizer.json"
     if rel in manifest.files:
         (bundle / rel).unlink()
         manifest.files = {k: v for k, v in manifest.files.items() if k != rel}
+        if INPUTS_MD in manifest.files:  # it names the tokenizer files: rewrite it without that one
+            del manifest.files[INPUTS_MD]
+            (bundle / INPUTS_MD).write_text(inputs_markdown(manifest))
+            manifest.files |= describe_files(bundle, {INPUTS_MD: "doc"})
         write_manifest(bundle, manifest)
     return manifest
 
