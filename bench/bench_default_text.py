@@ -32,6 +32,7 @@ from edge_msa.features.text import load_tokenizer
 from edge_msa.runtime.backends import load_backend
 from edge_msa.runtime.launch import ASSETS
 from edge_msa.train.evaluate import predict
+from edge_msa.train.metrics import pearson
 
 NOISE_SEED = 7
 VADER_POS, VADER_NEG = 0.05, -0.05
@@ -45,10 +46,6 @@ def vader_compound(texts: list[str]) -> np.ndarray:
 
 def three_class(score: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.where(score >= high, 1, np.where(score <= low, -1, 0))
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.corrcoef(a, b)[0, 1])
 
 
 def noised(data: MSAData) -> tuple[MSAData, list[str]]:

@@ -34,6 +34,7 @@ from edge_msa.data.transcript_noise import noisy_transcripts
 from edge_msa.errors import UserError
 from edge_msa.features.text import load_tokenizer
 from edge_msa.models.families.evidence_fusion import VOICE_LEVELS, EvidenceFusion
+from edge_msa.train.metrics import pearson
 from edge_msa.user_files import StrictModel
 
 
@@ -146,10 +147,6 @@ def ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float
     w = np.linalg.solve(z.T @ z + alpha * np.eye(z.shape[1]), z.T @ (y - y.mean()))
     w = w / std
     return w, float(y.mean() - mean @ w)
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.corrcoef(a, b)[0, 1]) if np.std(a) > 0 and np.std(b) > 0 else 0.0
 
 
 def fit_text(model: EvidenceFusion, train: dict[str, MSAData], valid: dict[str, MSAData],
