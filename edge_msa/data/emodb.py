@@ -33,13 +33,13 @@ change to the audio or to the feature code recomputes them.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from pathlib import Path
 
 import av
 import numpy as np
 
+from edge_msa.cache import cache_dir
 from edge_msa.data import augment as augment_module
 from edge_msa.data.batch import MSAData
 from edge_msa.errors import UserError
@@ -89,9 +89,8 @@ def load_emodb_augmented(path: str | Path, spec: FeatureSpec, copies: int, seed:
     files = split_files(path)["train"]
     frames = _features(files, copies=copies, seed=seed)
     names = [f"{f.name}#{k}" for f in files for k in range(copies)]
-    data = _build([f for f in files for _ in range(copies)], dict(zip(names, frames, strict=True)), spec,
+    return _build([f for f in files for _ in range(copies)], dict(zip(names, frames, strict=True)), spec,
                   names)
-    return data
 
 
 def _features(files: list[Path], copies: int = 0, seed: int = 0) -> list[np.ndarray]:
@@ -102,8 +101,7 @@ def _features(files: list[Path], copies: int = 0, seed: int = 0) -> list[np.ndar
     for source in (*sources, *files):
         key.update(Path(source).name.encode() + Path(source).read_bytes())
     tag = f"emodb-aug{copies}" if copies else "emodb"
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edge-msa" / \
-        f"{tag}-{key.hexdigest()[:24]}.npz"
+    cache = cache_dir() / f"{tag}-{key.hexdigest()[:24]}.npz"
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as z:
             return np.split(z["frames"], np.cumsum(z["lengths"])[:-1])
@@ -114,7 +112,6 @@ def _features(files: list[Path], copies: int = 0, seed: int = 0) -> list[np.ndar
         out = [featurizer.offline(augment_module.augment(w, rng)) for w in waves for _ in range(copies)]
     else:
         out = [featurizer.offline(read_audio(f, SAMPLE_RATE)) for f in files]
-    cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp.npz")  # write then rename: a crash never leaves a half file
     np.savez(tmp, frames=np.concatenate(out), lengths=np.array([len(x) for x in out]))
     tmp.replace(cache)

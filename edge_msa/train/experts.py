@@ -21,7 +21,6 @@ Each expert's validation RMSE becomes its `expert_error` (the uncertainty output
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ import torch
 from pydantic import Field
 from rich.progress import Progress
 
+from edge_msa.cache import cache_dir
 from edge_msa.data.batch import MSAData
 from edge_msa.data.transcript_noise import noisy_transcripts
 from edge_msa.errors import UserError
@@ -104,8 +104,7 @@ def _cache_file(model: EvidenceFusion, ids: np.ndarray, mask: np.ndarray) -> Pat
     for name, t in sorted(model.text.state_dict().items()):
         if not name.startswith("head."):
             key.update(name.encode() + t.detach().contiguous().numpy().tobytes())
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edge-msa"
-    return root / f"text-features-{key.hexdigest()[:24]}.npy"
+    return cache_dir() / f"text-features-{key.hexdigest()[:24]}.npy"
 
 
 def text_features(model: EvidenceFusion, ids: np.ndarray, mask: np.ndarray,
@@ -115,7 +114,6 @@ def text_features(model: EvidenceFusion, ids: np.ndarray, mask: np.ndarray,
     if cache.is_file():
         return np.load(cache, allow_pickle=False)
     feats = _encode(model, ids, mask, bar, what)
-    cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp.npy")
     np.save(tmp, feats)
     tmp.replace(cache)
