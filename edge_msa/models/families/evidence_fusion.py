@@ -148,24 +148,18 @@ class TextExpert(nn.Module):
 
 
 def expression_weights(spec: FeatureSpec, valence: dict[str, float] | None) -> torch.Tensor:
-    """The face table as a weight per vision channel: `expression_<class>` channels get its valence."""
-    w = torch.zeros(spec.vision.dim)
-    if not valence:
-        return w
-    from edge_msa.features.face import FEATURE_NAMES
+    """The face table as a weight per vision channel: `expression_<class>` channels get its valence
+    (the same channel-name -> weight mapping as mmslf_student's expression prior)."""
+    from edge_msa.models.families.mmslf_student import prior_weights, vision_channel_names
 
-    names = list(FEATURE_NAMES)
-    if len(names) != spec.vision.dim:
-        raise UserError(f"a face valence table needs the live vision features ({len(names)} channels), "
-                        f"not {spec.vision.kind!r}")
-    for cls, v in valence.items():
-        name = EXPRESSION_PREFIX + cls
-        if name not in names:
-            known = ", ".join(n.removeprefix(EXPRESSION_PREFIX) for n in names
-                              if n.startswith(EXPRESSION_PREFIX))
-            raise UserError(f"face valence table names unknown expression {cls!r}; known: {known}")
-        w[names.index(name)] = float(v)
-    return w
+    if not valence:
+        return torch.zeros(spec.vision.dim)
+    names = vision_channel_names(spec.vision)
+    known = [n.removeprefix(EXPRESSION_PREFIX) for n in names if n.startswith(EXPRESSION_PREFIX)]
+    for cls in valence:
+        if cls not in known:
+            raise UserError(f"face valence table names unknown expression {cls!r}; known: {', '.join(known)}")
+    return prior_weights(spec.vision, {EXPRESSION_PREFIX + c: v for c, v in valence.items()})
 
 
 class EvidenceFusion(MSAModel):
