@@ -40,7 +40,8 @@ def profile_bundle_cmd(
     threads: int = typer.Option(2, help="CPU threads for torch / onnxruntime / ExecuTorch."),
     runs: int = typer.Option(100, help="Timed runs after warm-up (statistics are over these)."),
     warmup: int = typer.Option(10, help="Untimed calls first (the first one is reported apart)."),
-    devices: Path = typer.Option(None, help="Device profile folder (default: ./devices)."),
+    devices: Path = typer.Option(None, help="Device profile folder (default: ./devices, else the profiles "
+                                                    "edge-msa carries)."),
     operators: bool = typer.Option(False, help="ExecuTorch bundles: per-operator breakdown via ETDump."),
     stages: Path = typer.Option(None, help="Also profile the whole runtime per stage on this media file."),
     json_out: Path = typer.Option(None, "--json", help="Write the result (JSON) here."),

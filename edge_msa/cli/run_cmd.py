@@ -23,7 +23,8 @@ BACKEND_HELP = ("Backend that runs the bundle (torch, onnxruntime, executorch, t
 JSONL_HELP = "Write every event as one JSON line to this file."
 OVERLAY_HELP = "Write the video annotated with score, modality badges and transcript (.mp4)."
 JSON_HELP = "Write the run summary (events, real-time factor, per-stage latency, health) as JSON."
-CONFIG_HELP = "Pipeline config (YAML, e.g. runtime/default.yaml or runtime/jetson-csi.yaml)."
+CONFIG_HELP = ("Pipeline config: a name in runtime/ (default, jetson-csi; edge-msa carries them) or a YAML "
+               "file.")
 FORCE_HELP = "Replace output files (--jsonl, --overlay, --json) that exist."
 HTTP_HELP = ("Serve a live dashboard on http://127.0.0.1:PORT/ and the events as JSON (/latest, /events, "
              "/health, /stream). The events hold what people said (transcripts): anyone who can open "
@@ -142,8 +143,9 @@ def run(
     force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
 ) -> None:
     """Live sentiment from a person talking: camera/video + mic/audio + speech recognition."""
-    from edge_msa.runtime.config import load_config
+    from edge_msa.runtime.config import find_config, load_config
 
+    config = find_config(config) if config is not None else None
     cfg = load_config(config).with_overrides(**{
         "sinks.jsonl": str(jsonl) if jsonl else None, "sinks.overlay": str(overlay) if overlay else None,
         "sinks.console": console, "sinks.http.enabled": True if http is not None else None,

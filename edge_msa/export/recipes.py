@@ -1,8 +1,9 @@
 """Typed export and calibration recipes (`export/*.yaml`, `calibration/*.yaml`).
 
 A recipe is found by path, or by name in `export/` (resp. `calibration/`) under the working
-directory or the edge-msa checkout. Anything wrong in it (unknown key, a scheme that does not
-fit the format, a missing tolerance) is a one-line `UserError` naming the file and the field.
+directory or the copy edge-msa carries (edge_msa.recipe_folders). Anything wrong in it (unknown
+key, a scheme that does not fit the format, a missing tolerance) is a one-line `UserError` naming
+the file and the field.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pydantic import Field, model_validator
 
 from edge_msa.data.missing import SUBSETS
 from edge_msa.errors import UserError
+from edge_msa.recipe_folders import find_named
 from edge_msa.user_files import StrictModel as _Strict
 from edge_msa.user_files import read_yaml, validated
 
@@ -22,7 +24,6 @@ FORMAT_BACKENDS = {"executorch": {"executorch", "torch"}, "onnx": {"onnxruntime"
 ARTIFACT_RUNNER = {"executorch": "executorch", "onnx": "onnxruntime"}  # runs the file on any CPU
 SCHEMES = {"executorch": {"pt2e-static", "pt2e-dynamic"}, "onnx": {"onnx-qdq", "onnx-dynamic"}}
 STATIC_SCHEMES = {"pt2e-static", "onnx-qdq"}
-REPO_ROOT = Path(__file__).resolve().parents[2]  # a checkout (editable install) ships the recipes
 
 
 class QuantizationConfig(_Strict):
@@ -142,18 +143,8 @@ Recipe = TypeVar("Recipe", ExportRecipe, CalibrationRecipe)
 
 
 def find_recipe(name_or_path: str | Path, folder: str) -> Path:
-    """A recipe file by path, or by name in `folder`/ (working directory, then the checkout)."""
-    given = Path(name_or_path)
-    if given.suffix in (".yaml", ".yml") or given.parent != Path("."):
-        if not given.is_file():
-            raise UserError(f"recipe file {given} does not exist")
-        return given
-    roots = [Path.cwd() / folder, REPO_ROOT / folder]
-    for root in roots:
-        if (root / f"{given}.yaml").is_file():
-            return root / f"{given}.yaml"
-    known = sorted({p.stem for root in roots if root.is_dir() for p in root.glob("*.yaml")})
-    raise UserError(f"no {folder} recipe named {str(given)!r}; known: {', '.join(known) or 'none'}")
+    """A recipe file by path, or by name in `folder`/ (working directory, then the installed copy)."""
+    return find_named(name_or_path, folder, f"{folder} recipe")
 
 
 def _load(kind: type[Recipe], name_or_path: str | Path, folder: str) -> Recipe:

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from edge_msa.errors import UserError
+from edge_msa.recipe_folders import shipped_folder
 
 
 class DeviceProfile(BaseModel):
@@ -36,9 +37,9 @@ class DeviceProfile(BaseModel):
 
 
 def default_devices_dir() -> Path:
-    """`./devices` when run from a checkout, else the one beside the installed package."""
+    """`./devices` when the working directory has one, else the profiles edge-msa carries."""
     here = Path("devices")
-    return here if here.is_dir() else Path(__file__).resolve().parents[2] / "devices"
+    return here if here.is_dir() else shipped_folder("devices")
 
 
 def load_profiles(directory: str | Path | None = None) -> list[DeviceProfile]:

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from edge_msa.errors import UserError
+from edge_msa.recipe_folders import find_named, is_path
 from edge_msa.user_files import StrictModel as _Strict
 from edge_msa.user_files import read_yaml, validated
 
@@ -116,11 +117,17 @@ def _validate(data: object, where: str) -> RuntimeConfig:
     return validated(RuntimeConfig, data or {}, where, "(top level)")
 
 
+def find_config(name_or_path: str | Path) -> Path:
+    """A pipeline config file by path, or by name (`jetson-csi`) in runtime/ (working directory,
+    then the configs edge-msa carries)."""
+    if is_path(name_or_path) and not Path(name_or_path).is_file():
+        raise UserError(f"no such pipeline config: {name_or_path}")
+    return find_named(name_or_path, "runtime", "pipeline config")
+
+
 def load_config(path: str | Path | None = None) -> RuntimeConfig:
-    """A pipeline config from YAML (None: the defaults, same as runtime/default.yaml)."""
+    """A pipeline config from YAML, by path or name (None: the defaults, same as runtime/default.yaml)."""
     if path is None:
         return RuntimeConfig()
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"no such pipeline config: {path}")
+    path = find_config(path)
     return _validate(read_yaml(path), str(path))
