@@ -97,6 +97,7 @@ def build_pipeline(config: RuntimeConfig, sensors: Sensors, backend, spec: Featu
     if config.face.enabled and sensors.video is not None:
         from edge_msa.features.face import FaceFeaturizer
 
-        face = FaceFeaturizer(num_threads=config.face.threads)
+        face = FaceFeaturizer(num_threads=config.face.threads, still_diff=config.face.still_diff,
+                              max_reuse_s=config.face.max_reuse_s)
     return Pipeline(backend, spec, config, sensors, fast=fast, scale=scale, asr_factory=asr_factory,
                     face_featurizer=face, sinks=sinks, audio_featurizer=audio_featurizer)
