@@ -1,3 +1,4 @@
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +8,7 @@ import pytest
 
 from edge_msa.errors import UserError
 from edge_msa.runtime.media import read_audio
+from edge_msa.runtime.perception import vad as vad_module
 from edge_msa.runtime.perception.vad import VADConfig, VoiceActivity, silero_onnx_path, speech_segments
 
 CLIPS = Path(__file__).parent / "data" / "librivox"
@@ -28,11 +30,50 @@ def _speech_span(wave: np.ndarray) -> tuple[float, float]:
     return loud[0] * 0.02, (loud[-1] + 1) * 0.02
 
 
-def test_model_is_found_without_importing_silero_or_torch():
+def test_model_is_the_packaged_one_without_silero_or_torch():
     code = ("import sys; from edge_msa.runtime.perception.vad import VoiceActivity; VoiceActivity(); "
             "print('silero_vad' in sys.modules, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["False", "False"] and silero_onnx_path().name == "silero_vad.onnx"
+    assert out.split() == ["False", "False"]
+    assert silero_onnx_path() == vad_module.ASSET_DIR / "silero_vad_16k_sequence.onnx"
+
+
+def test_a_changed_model_file_is_refused(tmp_path, monkeypatch):
+    shipped = vad_module.ASSET_DIR
+    (tmp_path / "SHA256SUMS").write_text((shipped / "SHA256SUMS").read_text())
+    data = bytearray((shipped / vad_module.MODEL_FILE).read_bytes())
+    data[-1] ^= 1
+    (tmp_path / vad_module.MODEL_FILE).write_bytes(bytes(data))
+    monkeypatch.setattr(vad_module, "ASSET_DIR", tmp_path)
+    with pytest.raises(UserError, match="corrupted or not the supported version"):
+        silero_onnx_path()
+    (tmp_path / vad_module.MODEL_FILE).unlink()
+    with pytest.raises(UserError, match="missing: reinstall edge-msa"):
+        silero_onnx_path()
+
+
+TORCH_PARITY = """
+import numpy as np, torch
+from silero_vad import load_silero_vad
+from edge_msa.runtime.media import read_audio
+from edge_msa.runtime.perception.vad import WINDOW, SileroVAD
+wave = read_audio({path!r})
+ours, theirs = SileroVAD(), load_silero_vad()
+diffs = [abs(ours(w) - theirs(torch.from_numpy(w), 16000).item())
+         for w in (wave[i * WINDOW : (i + 1) * WINDOW] for i in range(len(wave) // WINDOW))]
+print(len(diffs), max(diffs))
+"""
+
+
+def test_packaged_model_scores_like_silero_vads_torch_model():
+    """Same probabilities per window as the silero-vad package's TorchScript model on real speech
+    (in a child process: importing silero_vad sets torch to one thread for the whole process)."""
+    if importlib.util.find_spec("silero_vad") is None:
+        pytest.skip("the silero-vad package (the torch reference) is not installed")
+    code = TORCH_PARITY.format(path=str(CLIPS / "sense_and_sensibility_01_austen_64kb-0890.wav"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    windows, worst = out.split()
+    assert int(windows) > 150 and float(worst) < 1e-4
 
 
 def test_real_speech_is_covered():

@@ -1,10 +1,10 @@
-"""Voice activity: silero-vad (its packaged ONNX model, run with onnxruntime) + a streaming segmenter.
+"""Voice activity: silero VAD (its 16 kHz ONNX model, shipped in edge_msa/assets/vad and run with
+onnxruntime) + a streaming segmenter.
 
-The model file comes from the installed `silero-vad` wheel. We never `import silero_vad`: its
-package import pulls torch and calls `torch.set_num_threads(1)` for the whole process (and so does
-`importlib.resources.files("silero_vad.data")`, which imports the package); `find_spec` only
-locates it. The model scores 32 ms windows (512 samples at 16 kHz, plus the previous window's
-last 64 samples as context) and keeps a recurrent state between calls.
+The model file is the one the `silero-vad` wheel carries, committed here so the runtime needs
+neither that package nor torch (it imports both). The model scores 32 ms windows (512 samples at
+16 kHz, plus the previous window's last 64 samples as context) and keeps a recurrent state (h, c)
+between calls.
 
 The segmenter turns per-window speech probabilities into utterances with hysteresis: speech starts
 at a window scoring >= threshold, ends after `min_silence_s` of windows below `neg_threshold`;
@@ -15,7 +15,7 @@ Times are seconds since the first sample pushed.
 
 from __future__ import annotations
 
-import importlib.util
+import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -23,7 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from edge_msa.errors import UserError
+from edge_msa.features.face_models import pinned_sha256
 
+ASSET_DIR = Path(__file__).resolve().parents[2] / "assets" / "vad"
+MODEL_FILE = "silero_vad_16k_sequence.onnx"
 SAMPLE_RATE = 16000
 WINDOW = 512  # samples the model scores at once (32 ms)
 CONTEXT = 64  # samples of the previous window the model expects in front of each window
@@ -64,18 +67,21 @@ class VADConfig:
 
 
 def silero_onnx_path() -> Path:
-    """silero_vad.onnx inside the installed silero-vad wheel, found without importing it."""
-    spec = importlib.util.find_spec("silero_vad")
-    folders = list(spec.submodule_search_locations or []) if spec else []
-    path = Path(folders[0], "data", "silero_vad.onnx") if folders else None
-    if path is None or not path.is_file():
-        raise UserError("silero-vad is not installed (pip install silero-vad, without its [audio] extra)")
+    """The packaged silero VAD model, after checking the sha256 SHA256SUMS pins for it."""
+    path = ASSET_DIR / MODEL_FILE
+    if not path.is_file():
+        raise UserError(f"VAD model file {path} is missing: reinstall edge-msa")
+    digest, expected = hashlib.sha256(path.read_bytes()).hexdigest(), pinned_sha256(MODEL_FILE, ASSET_DIR)
+    if digest != expected:
+        raise UserError(f"VAD model file {path} is corrupted or not the supported version "
+                        f"(sha256 {digest[:12]}..., expected {expected[:12]}...)")
     return path
 
 
 @lru_cache(maxsize=1)
 def _session():
-    """One onnxruntime session per process (the model is stateless; state lives in SileroVAD)."""
+    """One onnxruntime session per process (the model is stateless; state lives in SileroVAD, and
+    onnxruntime runs one session from several threads)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -93,17 +99,17 @@ class SileroVAD:
         self.reset()
 
     def reset(self) -> None:
-        self._state = np.zeros((2, 1, 128), np.float32)
+        self._h = np.zeros((1, 1, 128), np.float32)
+        self._c = np.zeros((1, 1, 128), np.float32)
         self._context = np.zeros(CONTEXT, np.float32)
 
     def __call__(self, window: np.ndarray) -> float:
         if window.shape != (WINDOW,):
             raise ValueError(f"silero-vad scores {WINDOW}-sample windows, got {window.shape}")
         x = np.concatenate([self._context, window.astype(np.float32, copy=False)])[None]
-        prob, self._state = self._session.run(
-            None, {"input": x, "state": self._state, "sr": np.array(SAMPLE_RATE, np.int64)})
+        prob, self._h, self._c = self._session.run(None, {"input": x, "h": self._h, "c": self._c})
         self._context = x[0, -CONTEXT:]
-        return float(prob[0, 0])
+        return float(prob[0])
 
 
 class VoiceActivity:
