@@ -117,11 +117,13 @@ def test_corpus_errors(shared_data, tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         load_dataset("vader", tmp_path / "nowhere", LIVE)
     amazon_file = shared_data / "vader_icwsm2014/amazonReviewSnippets_GroundTruth.txt"
-    with pytest.raises(UserError, match="is the amazon corpus, not 'movie'"):
+    with pytest.raises(UserError, match="is the amazon corpus; use --dataset vader"):
         load_dataset("vader-movie", amazon_file, LIVE)
     (tmp_path / "notes.txt").write_text("x")
-    with pytest.raises(UserError, match="not a VADER ground-truth file"):
+    with pytest.raises(UserError, match="is not VADER's movie file"):
         load_dataset("vader-movie", tmp_path / "notes.txt", LIVE)
+    with pytest.raises(UserError, match="notes.txt:1: expected 'id<TAB>score<TAB>sentence'"):
+        load_dataset("vader", tmp_path / "notes.txt", LIVE)  # any file is read, and must be in the format
     bad = tmp_path / "movieReviewSnippets_GroundTruth.txt"
     bad.write_text("1\tgreat\tA sentence.\r\n")
     with pytest.raises(UserError, match="movieReviewSnippets_GroundTruth.txt:1"):

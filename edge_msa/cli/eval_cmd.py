@@ -21,7 +21,7 @@ from edge_msa.errors import UserError
 from edge_msa.features.spec import FeatureSpec
 from edge_msa.outputs import check_outputs
 
-SPLITS = ("valid", "test")
+SPLITS = ("valid", "test", "all")
 MISSING_HELP = "none; lnln (drop rates 0-0.9 x 3 seeds); subsets (each subset of L, A, V present)."
 FRONTEND_HELP = ("Voice features: python (the dataset's, from edge-msa's extractor) or bundle (recomputed "
                  "from the recordings with the bundle's front-end graph, frontend.onnx; emodb only).")
@@ -77,7 +77,11 @@ def evaluate_cmd(
     dataset: Annotated[str | None, typer.Option("--dataset", help=DATASET_HELP + " Default: the one "
                                                 "the run was trained on.")] = None,
     data: Annotated[Path | None, typer.Option("--data", help=DATA_HELP)] = None,
-    split: Annotated[str, typer.Option("--split", help="Split to score: valid or test.")] = "valid",
+    split: Annotated[str, typer.Option("--split", help="Split to score: valid, test, or all (every row of "
+                                                       "the data, e.g. a file of your own).")] = "valid",
+    label_scale: Annotated[str, typer.Option("--label-scale", help="--dataset text: how to read the labels: "
+                                             "auto (inferred and stated), mosi, vader, unit, stars or "
+                                             "polarity.")] = "auto",
     missing: Annotated[str, typer.Option("--missing", help=MISSING_HELP)] = "none",
     backend: Annotated[str, typer.Option("--backend", help="Runtime backend for a bundle (auto picks the "
                                                            "bundle's own).")] = "auto",
@@ -126,10 +130,20 @@ def evaluate_cmd(
         data = Path(found.data["path"])
     # the run's own split seed, so "valid" and "test" hold no training rows
     split_seed = int(found.data.get("split_seed", 0)) if same else 0
+    if featurizer is not None and split == "all":
+        raise UserError("--frontend bundle scores one split (valid or test), not --split all")
     if featurizer is not None and dataset != "emodb":
         raise UserError(f"--frontend bundle recomputes the voice features from the recordings; of the "
                         f"datasets here only emodb has them ({dataset!r} comes as features or text)")
-    splits = load_dataset(dataset, data, found.spec, trust_pickle=trust_pickle, seed=split_seed)
+    splits = load_dataset(dataset, data, found.spec, trust_pickle=trust_pickle, seed=split_seed,
+                          label_scale=label_scale)
+    if split == "all":
+        from edge_msa.data.batch import MSAData
+
+        recorded_path = found.data.get("path")
+        if same and data is not None and recorded_path and Path(recorded_path).resolve() == data.resolve():
+            print(f"note: --split all includes the rows {target} was trained and selected on")
+        splits["all"] = MSAData.concat(list(splits.values()))
     if split not in splits:
         raise UserError(f"dataset {dataset!r} has no {split!r} split (it has {', '.join(splits)})")
     if featurizer is not None:
@@ -138,8 +152,17 @@ def evaluate_cmd(
         files = split_files(data if data is not None else DEFAULT_DATA)[split]
         splits[split] = bundle_voice(splits[split], files, featurizer, found.spec.audio.max_len)
     result = sweep(found.model, splits[split], missing, found.scale, batch_size)
+    if missing == "none" and (found.scale or "mosi") == "mosi":
+        from edge_msa.train.reference import LEXICON_ROW, lexicon_reference
+
+        reference = lexicon_reference(splits[split])
+        if reference is not None:
+            result["rows"][LEXICON_ROW] = reference
     title = f"{found.name} on {dataset}/{split}, missing: {missing}"
-    result |= {"target": str(target), "dataset": dataset, "split": split, "frontend": frontend}
+    result |= {"target": str(target), "dataset": dataset, "split": split, "frontend": frontend,
+               "labels": splits[split].label_note}
+    if splits[split].label_note:
+        print(splits[split].label_note)
     print_metrics(result["rows"], FIRST_COLUMN[missing], title)
     write_sweep(result, json_out, markdown, title)
 

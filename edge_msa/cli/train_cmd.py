@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
 
-from edge_msa.data.batch import MSAData
 from edge_msa.errors import UserError
 from edge_msa.features.spec import MODALITIES, NAMED_SPECS, FeatureSpec, ModalitySpec
 from edge_msa.outputs import check_outputs
 
-DATASET_HELP = ("Dataset reader: mmsa, vader, vader-movie, vader-amazon, meld, emodb or synthetic "
-                "(an MMSA .pkl/.npz as --data implies mmsa).")
+if TYPE_CHECKING:  # torch-backed: the lean install (no torch) still lists this command
+    from edge_msa.data.batch import MSAData
+
+DATASET_HELP = ("Dataset reader: mmsa, vader, vader-movie, vader-amazon, meld, text (your own CSV/TSV "
+                "with text,label columns), emodb or synthetic (an MMSA .pkl/.npz as --data implies mmsa).")
 DATA_HELP = "Dataset file or folder (default for the text/speech corpora: ../shared/data)."
 SPEC_HELP = "Named FeatureSpec (default: the live MiniLM spec; for mmsa, the file's own features)."
 

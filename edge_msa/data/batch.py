@@ -8,9 +8,12 @@ labels float32 [N] on the dataset's scale.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # training only: readers and bundle evaluation run without torch (lean install)
+    import torch
 
 
 def _pad_time(arrays: list[np.ndarray]) -> list[np.ndarray]:
@@ -35,6 +38,7 @@ class MSAData:
     ids: list[str] = field(default_factory=list)
     raw_text: list[str] = field(default_factory=list)
     scale: str = "mosi"  # label scale: "mosi" (-3..3) or "sims" (-1..1)
+    label_note: str = ""  # how the source's labels were mapped onto `scale`, said wherever a metric is
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -48,11 +52,15 @@ class MSAData:
 
     def inputs(self, index=slice(None)) -> tuple[torch.Tensor, ...]:
         """The model's forward tuple for the selected rows."""
+        import torch
+
         return tuple(torch.from_numpy(np.ascontiguousarray(getattr(self, k)[index]))
                      for k in ARRAY_FIELDS[:-1])
 
     def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0):
         """Yield (inputs tuple, labels tensor) mini-batches."""
+        import torch
+
         order = np.arange(len(self))
         if shuffle:
             np.random.default_rng(seed).shuffle(order)
@@ -71,7 +79,8 @@ class MSAData:
                   for k in ARRAY_FIELDS}
         return MSAData(**arrays, ids=sum((p.ids for p in parts), []),
                        raw_text=sum((p.raw_text or [""] * len(p) for p in parts), []),
-                       scale=parts[0].scale)
+                       scale=parts[0].scale,
+                       label_note="; ".join(dict.fromkeys(p.label_note for p in parts if p.label_note)))
 
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in fields(self))

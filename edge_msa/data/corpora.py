@@ -36,6 +36,7 @@ VADER_FILES = {"movie": "movieReviewSnippets_GroundTruth.txt",
                "amazon": "amazonReviewSnippets_GroundTruth.txt"}
 VADER_CORPORA = {"both": ("movie", "amazon"), "movie": ("movie",), "amazon": ("amazon",)}
 VADER_TO_MOSI = 0.75
+VADER_NOTE = f"labels: VADER's -4..4 ratings x {VADER_TO_MOSI} onto the MOSI scale -3..3"
 MELD_FOLDER = "meld"
 MELD_FILES = {"train": "train_sent_emo.csv", "valid": "dev_sent_emo.csv"}
 MELD_SENTIMENT = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
@@ -114,19 +115,21 @@ def load_vader(path: str | Path, spec: FeatureSpec, corpus: str = "both",
                seed: int = 0) -> dict[str, MSAData]:
     """VADER ground truth on the MOSI scale, hashed into train/valid/test.
 
-    corpus: "movie", "amazon" or "both"; `path` is the data folder, `vader_icwsm2014/`, or one of
-    the two files, which is then read alone (and must match a corpus other than "both").
+    corpus: "movie", "amazon" or "both"; `path` is the data folder, `vader_icwsm2014/`, or one
+    file, which is then read alone: one of VADER's two (which must match a corpus other than
+    "both"), or any other file in their `id<TAB>score<TAB>sentence` format (a user's own sentences,
+    rated on VADER's -4..4 scale; ids are prefixed by the file's name).
     """
     if corpus not in VADER_CORPORA:
         raise UserError(f"unknown VADER corpus {corpus!r}; expected one of {sorted(VADER_CORPORA)}")
     path = Path(path)
     if path.is_file():
         by_name = {v: k for k, v in VADER_FILES.items()}
-        if path.name not in by_name:
-            raise UserError(f"{path} is not a VADER ground-truth file ({', '.join(VADER_FILES.values())})")
-        if corpus != "both" and by_name[path.name] != corpus:
-            raise UserError(f"{path} is the {by_name[path.name]} corpus, not {corpus!r}")
-        files = {by_name[path.name]: path}
+        own = by_name.get(path.name, path.stem)
+        if corpus != "both" and own != corpus:
+            what = f"the {own} corpus" if path.name in by_name else f"not VADER's {corpus} file"
+            raise UserError(f"{path} is {what}; use --dataset vader for any file in VADER's format")
+        files = {own: path}
     else:
         files = {c: find_file(path, VADER_FOLDER, VADER_FILES[c]) for c in VADER_CORPORA[corpus]}
     ids, scores, texts = [], [], []
@@ -136,6 +139,7 @@ def load_vader(path: str | Path, spec: FeatureSpec, corpus: str = "both",
         scores.append(s)
         texts += t
     data = text_only(ids, np.concatenate(scores) * VADER_TO_MOSI, texts, spec)
+    data.label_note = VADER_NOTE
     return {name: data.subset(idx) for name, idx in hash_split(ids, seed).items()}
 
 
@@ -163,4 +167,7 @@ def load_meld(path: str | Path, spec: FeatureSpec) -> dict[str, MSAData]:
     path = Path(path)
     folder = path.parent if path.is_file() else path
     files = {split: find_file(folder, MELD_FOLDER, name) for split, name in MELD_FILES.items()}
-    return {split: text_only(*read_meld(file, split), spec) for split, file in files.items()}
+    out = {split: text_only(*read_meld(file, split), spec) for split, file in files.items()}
+    for data in out.values():
+        data.label_note = "labels: MELD's Sentiment negative/neutral/positive -> -1/0/+1 (sign only)"
+    return out

@@ -6,7 +6,11 @@ Names:
 - "vader" (movie + amazon), "vader-movie", "vader-amazon": VADER ground truth, hashed
   train/valid/test (see `edge_msa.data.corpora`).
 - "meld": MELD transcripts, train/valid.
+- "text": a user's own CSV/TSV of sentences with `text` and `label` columns (see
+  `edge_msa.data.labelled_text`); `label_scale` says how to read its labels (default: inferred).
 - "emodb": EmoDB speech (see `edge_msa.data.emodb`).
+- "media": a folder written by `edge-msa data extract` (live features of labelled recordings, see
+  `edge_msa.data.media_dataset`); its own splits.
 - "synthetic": generated data for `spec` (256/64/64 rows), for smoke runs; `path` is ignored.
 Corpora default to `../shared/data` relative to the working directory.
 """
@@ -20,7 +24,7 @@ from edge_msa.errors import UserError
 from edge_msa.features.spec import FeatureSpec, get_spec
 
 DEFAULT_DATA = Path("../shared/data")
-DATASETS = ("mmsa", "vader", "vader-movie", "vader-amazon", "meld", "emodb", "synthetic")
+DATASETS = ("mmsa", "vader", "vader-movie", "vader-amazon", "meld", "text", "emodb", "media", "synthetic")
 SYNTHETIC_SIZES = {"train": 256, "valid": 64, "test": 64}
 MMSA_SUFFIXES = (".pkl", ".npz")
 
@@ -41,7 +45,7 @@ def dataset_of_path(path: str | Path | None) -> str | None:
 
 
 def load_dataset(name: str, path: str | Path | None, spec: FeatureSpec | str | dict | None, *,
-                 trust_pickle: bool = False, seed: int = 0) -> dict[str, MSAData]:
+                 trust_pickle: bool = False, seed: int = 0, label_scale: str = "auto") -> dict[str, MSAData]:
     """Splits ("train", "valid" and, when the data has one, "test") of dataset `name`.
 
     spec: a FeatureSpec, a named spec or None; for "mmsa" None keeps the file's own features
@@ -73,6 +77,14 @@ def load_dataset(name: str, path: str | Path | None, spec: FeatureSpec | str | d
         from edge_msa.data.corpora import load_meld
 
         return load_meld(path, spec)
+    if name == "text":
+        from edge_msa.data.labelled_text import load_labelled_text
+
+        return load_labelled_text(path, spec, label_scale=label_scale, seed=seed)
+    if name == "media":
+        from edge_msa.data.media_dataset import load_media
+
+        return load_media(path, spec)
     from edge_msa.data.emodb import load_emodb  # owned by the audio helper
 
     return load_emodb(path, spec, seed=seed)
