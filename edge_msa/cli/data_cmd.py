@@ -1,4 +1,5 @@
 """`edge-msa data convert PKL OUT.npz --trust-pickle`: make an MMSA pickle safe to load.
+`edge-msa data extract MANIFEST_OR_CORPUS --out DATASET`: labelled recordings -> live features.
 
 A pickle runs code when loaded, so reading one needs the user's explicit trust, once; the `.npz`
 it becomes loads with `allow_pickle=False` everywhere afterwards (`--dataset mmsa --data OUT.npz`).
@@ -45,8 +46,53 @@ def convert(
     typer.echo(f"wrote {out} ({counts}; {size_mb:.1f} MB)")
 
 
+WORKERS_HELP = "Worker processes (or Ray CPUs with --engine ray)."
+ENGINE_HELP = "local (this machine's processes) or ray (Ray Data; RAY_ADDRESS names a cluster)."
+
+
+def extract(
+    source: Annotated[Path, typer.Argument(help="Manifest (.csv with a header, or .jsonl): path,start_s,"
+                                                "end_s,label[,text,speaker,split]; or a corpus folder "
+                                                "with --corpus.")],
+    out: Annotated[Path, typer.Option("--out", help="Dataset folder to write (features.npz, dataset.json, "
+                                                    "report.csv).")],
+    corpus: Annotated[str | None, typer.Option("--corpus", help="SOURCE is this corpus's folder in its own "
+                                               "layout: emodb, crema-d, ravdess, meld, mosi, mosei.")] = None,
+    workers: Annotated[int, typer.Option("--workers", help=WORKERS_HELP)] = 1,
+    engine: Annotated[str, typer.Option("--engine", help=ENGINE_HELP)] = "local",
+    cache: Annotated[Path | None, typer.Option("--cache", help="Per-file feature cache (default: "
+                                               "$XDG_CACHE_HOME/edge-msa/media).")] = None,
+    asr: Annotated[bool, typer.Option("--asr/--no-asr", help="Rows without a transcript: recognise one with "
+                                      "pocketsphinx (English), or leave their text absent.")] = True,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it is not empty.")] = False,
+) -> None:
+    """Extract live features (voice, face, transcript) of labelled recordings into a dataset."""
+    from edge_msa.data.media_jobs import check_engine
+    from edge_msa.data.media_sources import read_corpus, read_manifest
+
+    check_engine(engine, workers)
+    if not source.exists():
+        raise UserError(f"no such manifest or corpus folder: {source}")
+    check_outputs({}, folders={"--out": out}, force=force, inputs={"SOURCE": source, "--cache": cache})
+    if corpus is None and source.is_dir():
+        raise UserError(f"{source} is a folder: name its layout with --corpus, or give a manifest file")
+    clips = read_corpus(corpus, source) if corpus is not None else read_manifest(source)
+
+    from edge_msa.cache import cache_dir
+    from edge_msa.data.media_dataset import REPORT, extract_dataset
+
+    meta = extract_dataset(clips, out, source=f"{corpus or 'manifest'}:{source}",
+                           cache_dir=cache or cache_dir() / "media", workers=workers, engine=engine, asr=asr)
+    splits = ", ".join(f"{s} {n}" for s, n in sorted(meta["splits"].items()))
+    texts = ", ".join(f"{s} {n}" for s, n in sorted(meta["text_sources"].items()))
+    typer.echo(f"wrote {out}: {meta['rows']} rows ({splits}; text: {texts}; labels: {meta['labels']}, "
+               f"scale {meta['scale']}); {meta['bad_rows']} left out (see {out / REPORT}); "
+               f"{meta['files_from_cache']} of {meta['files']} files from the cache")
+
+
 def register(app: typer.Typer) -> None:
-    data_app = typer.Typer(help="Dataset tools (convert MMSA pickles to a safe format).",
-                           no_args_is_help=True)
+    data_app = typer.Typer(help="Dataset tools (convert MMSA pickles to a safe format; extract live "
+                                "features from labelled recordings).", no_args_is_help=True)
     data_app.command("convert")(convert)
+    data_app.command("extract")(extract)
     app.add_typer(data_app, name="data")

@@ -22,7 +22,7 @@ from edge_msa.runtime.health import OK, HealthMonitor
 from edge_msa.runtime.scheduler import WindowRequest
 from edge_msa.runtime.sources.base import TIMEOUT, ItemQueue, VideoFrame
 from edge_msa.runtime.stats import StageStats
-from edge_msa.runtime.windows import TimedRing
+from edge_msa.runtime.windows import TimedRing, next_sample_time
 
 FACE = "face"
 
@@ -79,7 +79,7 @@ class VisionWorker(threading.Thread):
             feat = self._features(frame)
             present = feat is not None
             self.ring.append([frame.t], feat[None] if present else np.zeros((1, self.ring.dim)), present)
-            self._next_sample = (math.floor(frame.t * self.rate + 1e-6) + 1) / self.rate
+            self._next_sample = next_sample_time(frame.t, self.rate)
         self.position = self.last_t = frame.t
         if self.first_t is None:
             self.first_t = self._last_tick = frame.t

@@ -9,6 +9,7 @@ most recent part.
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -41,6 +42,12 @@ class TimedRing:
             sel = np.nonzero((self._t >= start) & (self._t < end))[0]
             order = sel[np.argsort(self._t[sel], kind="stable")]
             return self._t[order].copy(), self._x[order].copy(), self._ok[order].copy()
+
+
+def next_sample_time(t: float, rate: float) -> float:
+    """The first time on the `rate` Hz grid after `t`: a stream sampled at `rate` takes the first
+    frame at or after each grid point (how video frames are thinned to the vision rate)."""
+    return (math.floor(t * rate + 1e-6) + 1) / rate
 
 
 def fill_window(times: np.ndarray, rows: np.ndarray, present: np.ndarray, start: float, end: float,

@@ -1,0 +1,236 @@
+"""One media file -> the live model inputs of each of its labelled segments, as the runtime makes them.
+
+The runtime (`edge-msa run --fast` on a file) decodes the audio in chunks, computes voice frames
+with `AudioFeaturizer` (frame i at first-sample time + i/50 s), thins the video to the 10 Hz grid
+(`next_sample_time`) and runs `FaceFeaturizer` on every kept frame from the start of the file
+(the face is tracked from frame to frame), and cuts a window [start, end) of each with
+`fill_window`. This module does exactly that with the same functions, for the given segments
+instead of the VAD's (an utterance's audio slots are all present, as in the runtime):
+`AudioFeaturizer.offline` returns the frames `push` returns over the same samples.
+Text: the segment's given transcript, else pocketsphinx on the segment's samples (the runtime
+also hears 0.3 s before the VAD's onset; a given segment has no onset to precede), else (ASR off)
+none: the text is then absent, as when the runtime recognises no words.
+
+A file that cannot give a usable row is *bad*, with a reason: unreadable (missing, corrupt), no
+audio track, audio below 16 kHz, a segment outside the file, silence (RMS below -80 dBFS), or a
+video in which no face is found in the segment. Results are cached by content (`file_key`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import av
+import numpy as np
+
+from edge_msa.errors import UserError
+from edge_msa.features.audio import SAMPLE_RATE, AudioFeaturizer
+from edge_msa.features.spec import LIVE
+from edge_msa.runtime import media
+from edge_msa.runtime.audio_worker import has_signal
+from edge_msa.runtime.windows import fill_window, next_sample_time
+
+GIVEN, ASR, NONE = "given", "asr-pocketsphinx", "none"  # where a row's transcript comes from
+
+
+@dataclass
+class SegmentResult:
+    """The model inputs of one segment, or why there are none."""
+
+    start_s: float
+    end_s: float
+    audio: np.ndarray | None = None  # [300, 42]
+    audio_mask: np.ndarray | None = None
+    vision: np.ndarray | None = None  # [60, 62]
+    vision_mask: np.ndarray | None = None
+    text: str = ""
+    text_source: str = ""
+    error: str = ""  # non-empty: a bad segment, skipped
+
+
+@dataclass
+class FileJob:
+    """What to extract from one file: its segments (start, end or None) and their given transcripts."""
+
+    path: str
+    segments: list[tuple[float, float | None]]
+    texts: list[str | None]
+    cache_dir: str | None = None  # where per-file results are kept between runs
+    asr: bool = True  # no given transcript: recognise one (else the row's text is absent)
+    results: list[SegmentResult] = field(default_factory=list)
+    error: str = ""  # the whole file is bad
+    cached: bool = False
+    media_s: float = 0.0  # seconds of media decoded
+
+
+@cache
+def _code_key() -> str:
+    """The extractor's identity: its source files and the decoder's version."""
+    import edge_msa.features.audio as audio_features
+    import edge_msa.features.face as face
+    import edge_msa.runtime.perception.asr as asr
+    import edge_msa.runtime.windows as windows
+
+    h = hashlib.sha256(f"{av.__version__}:{LIVE.to_json()}".encode())
+    face_sources = sorted(Path(face.__file__).parent.glob("face*.py"))
+    for source in (audio_features.__file__, media.__file__, windows.__file__, asr.__file__, __file__,
+                   *face_sources):
+        h.update(Path(source).read_bytes())
+    return h.hexdigest()
+
+
+def file_key(job: FileJob) -> str:
+    """sha256 of the file's bytes, its segments and transcripts, and the extractor's code."""
+    h = hashlib.sha256(_code_key().encode())
+    h.update(json.dumps([job.segments, job.texts, job.asr]).encode())
+    with open(job.path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:32]
+
+
+@cache
+def _face():
+    from edge_msa.features.face import FaceFeaturizer
+
+    return FaceFeaturizer()
+
+
+@cache
+def _asr():
+    from edge_msa.runtime.config import RuntimeConfig
+    from edge_msa.runtime.perception.asr import PocketsphinxASR
+
+    return PocketsphinxASR(**RuntimeConfig().asr.options)  # the runtime's own engine settings
+
+
+def extract_job(job: FileJob) -> FileJob:
+    """Fill `job.results` (or `job.error`), from the cache when the file and code are unchanged."""
+    path = Path(job.path)
+    if not path.is_file():
+        job.error = "missing file" if not path.exists() else "not a file"
+        return job
+    cache = Path(job.cache_dir) / f"{file_key(job)}.npz" if job.cache_dir else None
+    if cache is not None and cache.is_file():
+        _load(job, cache)
+        job.cached = True
+        return job
+    try:
+        _extract(job)
+    except UserError as e:
+        job.error = str(e).replace(str(path), path.name)
+    if cache is not None:
+        _save(job, cache)
+    return job
+
+
+def _extract(job: FileJob) -> None:
+    info = media.probe(job.path)
+    if not info.has_audio:
+        job.error = "no audio track"
+        return
+    if info.sample_rate < SAMPLE_RATE:
+        job.error = f"audio at {info.sample_rate} Hz: the voice features need at least {SAMPLE_RATE} Hz"
+        return
+    chunks = list(media.iter_audio_chunks(job.path, SAMPLE_RATE))
+    if not chunks:
+        job.error = "the audio track holds no samples"
+        return
+    t0, samples = chunks[0][0], np.concatenate([c for _, c in chunks])
+    file_end = t0 + len(samples) / SAMPLE_RATE
+    job.media_s = len(samples) / SAMPLE_RATE
+    a = LIVE.audio
+    frames = AudioFeaturizer().offline(samples)
+    times = t0 + np.arange(len(frames)) / a.rate_hz
+    spans = [(start, file_end if end is None else end) for start, end in job.segments]
+    vision = _face_track(job.path, max(end for _, end in spans)) if info.has_video else None
+    for (start, end), given in zip(spans, job.texts, strict=True):
+        result = SegmentResult(start, end)
+        job.results.append(result)
+        if start >= file_end:
+            result.error = f"segment starts at {start:g} s, after the end of the audio ({file_end:.2f} s)"
+            continue
+        pcm = samples[max(0, round((start - t0) * SAMPLE_RATE)): max(0, round((end - t0) * SAMPLE_RATE))]
+        if not has_signal(pcm):
+            result.error = "silent audio (RMS below -80 dBFS) in the segment"
+            continue
+        result.audio, result.audio_mask = fill_window(times, frames, np.ones(len(times), bool), start, end,
+                                                      a.rate_hz, a.max_len)
+        v = LIVE.vision
+        if vision is not None:
+            result.vision, result.vision_mask = fill_window(*vision, start, end, v.rate_hz, v.max_len)
+            if not result.vision_mask.any():
+                result.error = "no face found in the segment's video"
+                continue
+        else:  # an audio-only recording: vision absent, as the runtime masks it
+            result.vision, result.vision_mask = np.zeros((v.max_len, v.dim), np.float32), \
+                np.zeros(v.max_len, np.float32)
+        if given is not None:
+            result.text, result.text_source = given, GIVEN
+        else:
+            result.text, result.text_source = (_transcribe(pcm), ASR) if job.asr else ("", NONE)
+
+
+def _face_track(path: str, until_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(times, face features, present) of the frames on the vision grid up to `until_s`, the face
+    tracked from the first frame, as the runtime's vision thread does."""
+    face = _face()
+    face.reset()
+    rate, dim = LIVE.vision.rate_hz, LIVE.vision.dim
+    times, rows, present = [], [], []
+    next_t = -np.inf
+    for t, image in media.iter_video_frames(path):
+        if t >= until_s:
+            break
+        if t < next_t:
+            continue
+        feat = face.process(image, t)
+        times.append(t)
+        rows.append(feat if feat is not None else np.zeros(dim, np.float32))
+        present.append(feat is not None)
+        next_t = next_sample_time(t, rate)
+    return np.array(times, np.float64), np.array(rows, np.float32).reshape(-1, dim), np.array(present, bool)
+
+
+def _transcribe(pcm: np.ndarray) -> str:
+    from edge_msa.runtime.perception.asr import ASRError, transcribe
+
+    try:
+        return transcribe(pcm, SAMPLE_RATE, _asr())
+    except ASRError:
+        return ""  # no words: the row's text is masked, as the runtime masks a failed decode
+
+
+# ---- cache: one .npz per file, written to a temporary name and renamed ----
+ARRAYS = ("audio", "audio_mask", "vision", "vision_mask")
+
+
+def _save(job: FileJob, path: Path) -> None:
+    meta = {"error": job.error, "media_s": job.media_s,
+            "results": [{"start_s": r.start_s, "end_s": r.end_s, "text": r.text, "text_source": r.text_source,
+                         "error": r.error} for r in job.results]}
+    arrays = {f"{k}_{i}": getattr(r, k) for i, r in enumerate(job.results) if not r.error for k in ARRAYS}
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=np.array(json.dumps(meta)), **arrays)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{id(job)}.tmp")
+    tmp.write_bytes(buffer.getvalue())
+    tmp.replace(path)
+
+
+def _load(job: FileJob, path: Path) -> None:
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        job.error, job.media_s = meta["error"], meta["media_s"]
+        job.results = []
+        for i, r in enumerate(meta["results"]):
+            result = SegmentResult(**r)
+            if not result.error:
+                for k in ARRAYS:
+                    setattr(result, k, z[f"{k}_{i}"])
+            job.results.append(result)
