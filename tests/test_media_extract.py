@@ -46,17 +46,13 @@ def extract(capsys, *args) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-def test_a_clips_features_equal_the_runtimes_for_the_same_window(tmp_path):
+def test_a_clips_features_equal_the_runtimes_for_the_same_window():
     """The real pipeline (`run --fast` path: VAD, pocketsphinx, face model) on a CREMA-D clip; every
     window it fuses, extracted by `data extract`'s function, gives the same audio and vision inputs
     (tolerance: 1e-6 absolute; both run the same float32 code on the same samples)."""
-    from runtime_helpers import pocketsphinx, run_pipeline
-
-    from edge_msa.features.face import FaceFeaturizer
-    from edge_msa.runtime.launch import open_bundle
-    from edge_msa.runtime.pipeline import Sensors
+    from edge_msa.runtime.config import RuntimeConfig
+    from edge_msa.runtime.launch import build_pipeline, build_sensors, open_bundle
     from edge_msa.runtime.scheduler import FusionScheduler
-    from edge_msa.runtime.sources.media_file import FileAudioSource, FileVideoSource
 
     clip = CREMA / "1001_DFA_HAP_XX.flv"
     seen = []
@@ -69,9 +65,10 @@ def test_a_clips_features_equal_the_runtimes_for_the_same_window(tmp_path):
 
     FusionScheduler.assemble = spy
     try:
-        sensors = Sensors(audio=FileAudioSource(clip), video=FileVideoSource(clip))
-        backend = open_bundle("default/onnx-int8", "onnxruntime")[0]  # the model does not touch features
-        run_pipeline(sensors, backend, tmp_path, asr_factory=pocketsphinx, face=FaceFeaturizer())
+        config = RuntimeConfig().with_overrides(**{"sinks.console": "off"})
+        backend, spec, scale = open_bundle("default/onnx-int8", "onnxruntime")  # features do not need it
+        build_pipeline(config, build_sensors(config, video=clip, fast=True), backend, spec, scale,
+                       fast=True).run(duration_s=120)
     finally:
         FusionScheduler.assemble = assemble
     utterances = [(req, inputs) for req, inputs in seen if req.kind == "utterance"]

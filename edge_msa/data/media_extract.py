@@ -2,10 +2,11 @@
 
 The runtime (`edge-msa run --fast` on a file) decodes the audio in chunks, computes voice frames
 with `AudioFeaturizer` (frame i at first-sample time + i/50 s), thins the video to the 10 Hz grid
-(`next_sample_time`) and runs `FaceFeaturizer` on every kept frame from the start of the file
-(the face is tracked from frame to frame), and cuts a window [start, end) of each with
-`fill_window`. This module does exactly that with the same functions, for the given segments
-instead of the VAD's (an utterance's audio slots are all present, as in the runtime):
+(`next_sample_time`) and runs `FaceFeaturizer` (the default config's settings) on every kept
+frame from the start of the file (the face is tracked from frame to frame), and cuts a window
+[start, end) of each with `fill_window`. This module does exactly that with the same functions,
+for the given segments instead of the VAD's (an utterance's audio slots are all present, as in
+the runtime):
 `AudioFeaturizer.offline` returns the frames `push` returns over the same samples.
 Text: the segment's given transcript, else pocketsphinx on the segment's samples (the runtime
 also hears 0.3 s before the VAD's onset; a given segment has no onset to precede), else (ASR off)
@@ -70,16 +71,18 @@ class FileJob:
 
 @cache
 def _code_key() -> str:
-    """The extractor's identity: its source files and the decoder's version."""
+    """The extractor's identity: its source files (and the runtime config's face and ASR settings),
+    and the decoder's version."""
     import edge_msa.features.audio as audio_features
     import edge_msa.features.face as face
+    import edge_msa.runtime.config as config
     import edge_msa.runtime.perception.asr as asr
     import edge_msa.runtime.windows as windows
 
     h = hashlib.sha256(f"{av.__version__}:{LIVE.to_json()}".encode())
     face_sources = sorted(Path(face.__file__).parent.glob("face*.py"))
-    for source in (audio_features.__file__, media.__file__, windows.__file__, asr.__file__, __file__,
-                   *face_sources):
+    for source in (audio_features.__file__, media.__file__, windows.__file__, asr.__file__, config.__file__,
+                   __file__, *face_sources):
         h.update(Path(source).read_bytes())
     return h.hexdigest()
 
@@ -96,9 +99,12 @@ def file_key(job: FileJob) -> str:
 
 @cache
 def _face():
+    """The face model with the runtime config's settings (threads, reuse of a still face's features)."""
     from edge_msa.features.face import FaceFeaturizer
+    from edge_msa.runtime.config import RuntimeConfig
 
-    return FaceFeaturizer()
+    face = RuntimeConfig().face
+    return FaceFeaturizer(num_threads=face.threads, still_diff=face.still_diff, max_reuse_s=face.max_reuse_s)
 
 
 @cache
