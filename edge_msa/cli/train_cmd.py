@@ -26,7 +26,8 @@ if TYPE_CHECKING:  # torch-backed: the lean install (no torch) still lists this 
     from edge_msa.data.batch import MSAData
 
 DATASET_HELP = ("Dataset reader: mmsa, vader, vader-movie, vader-amazon, meld, text (your own CSV/TSV "
-                "with text,label columns), emodb or synthetic (an MMSA .pkl/.npz as --data implies mmsa).")
+                "with text,label columns), emodb, media (a folder from `edge-msa data extract`) or synthetic "
+                "(an MMSA .pkl/.npz as --data implies mmsa).")
 DATA_HELP = "Dataset file or folder (default for the text/speech corpora: ../shared/data)."
 SPEC_HELP = "Named FeatureSpec (default: the live MiniLM spec; for mmsa, the file's own features)."
 
@@ -140,6 +141,11 @@ def train(
     missing = random_missing if missing_train else None
     info = {"dataset": dataset, "path": str(data) if data else None, "spec": spec, "split_seed": split_seed,
             "max_train": max_train}
+    if dataset == "media":  # the run states how its labels were made (emotion -> valence table, scale)
+        from edge_msa.data.media_dataset import read_meta
+
+        meta = read_meta(data)
+        info["labels"] = {k: meta[k] for k in ("source", "scale", "labels", "valence", "text_sources")}
     result = run_training(net, splits, out, epochs=epochs, batch_size=batch_size, lr=lr, text_lr=text_lr,
                           weight_decay=weight_decay, warmup_frac=warmup_frac, seed=seed, patience=patience,
                           missing=missing, select=select, data_info=info)
