@@ -47,6 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
         print(f"edge-msa: error: {e.strerror}: {e.filename}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as e:
+        from edge_msa.extras import missing_module_message
+
+        message = missing_module_message(e)  # a command of an extra the lean install leaves out
+        if message is None:
+            raise
+        print(f"edge-msa: error: {message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("edge-msa: interrupted", file=sys.stderr)
         return 130

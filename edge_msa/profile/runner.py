@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import platform
 import sys
 import time
@@ -13,7 +14,7 @@ import numpy as np
 from edge_msa.errors import UserError
 from edge_msa.export.bundle import Bundle, load_bundle
 from edge_msa.features.spec import FeatureSpec
-from edge_msa.features.text import tokenize
+from edge_msa.features.text import bundle_tokenizer, tokenize
 from edge_msa.profile.devices import detect_device, load_profiles, match_profile
 from edge_msa.profile.latency import peak_rss_mb, time_calls
 from edge_msa.profile.report import SCHEMA, BackendResult, ProfileResult
@@ -22,11 +23,13 @@ from edge_msa.profile.report import SCHEMA, BackendResult, ProfileResult
 PROFILE_SENTENCE = "honestly the movie was much better than i expected and i would watch it again"
 
 
-def profile_inputs(spec: FeatureSpec, seed: int = 0) -> tuple[np.ndarray, ...]:
-    """Batch-1 inputs at the spec's static shapes with every modality present (the worst case)."""
+def profile_inputs(spec: FeatureSpec, seed: int = 0, tokenizer=None) -> tuple[np.ndarray, ...]:
+    """Batch-1 inputs at the spec's static shapes with every modality present (the worst case).
+
+    `tokenizer`: a bundle's (features.text.bundle_tokenizer); default: transformers' MiniLM."""
     rng = np.random.default_rng(seed)
     if spec.text.is_tokens:
-        text, text_mask = tokenize([PROFILE_SENTENCE], spec.text.max_len)
+        text, text_mask = tokenize([PROFILE_SENTENCE], spec.text.max_len, tokenizer)
     else:
         text = rng.standard_normal((1, spec.text.max_len, spec.text.dim)).astype(np.float32)
         text_mask = np.ones((1, spec.text.max_len), np.float32)
@@ -54,7 +57,7 @@ def profile_backend(bundle: Bundle, name: str, threads: int, runs: int, warmup: 
     t0 = time.perf_counter()
     backend = load_backend(bundle, name, threads=threads)
     load_ms = (time.perf_counter() - t0) * 1e3
-    inputs = profile_inputs(bundle.spec)
+    inputs = profile_inputs(bundle.spec, tokenizer=bundle_tokenizer(bundle.root))
     stats = time_calls(lambda: backend.predict(inputs), runs=runs, warmup=warmup)
     return BackendResult(backend=name, status="ok", load_ms=load_ms, peak_rss_mb=peak_rss_mb(), **stats)
 
@@ -69,9 +72,10 @@ def profile_bundle(bundle_dir: str | Path, backends: list[str] | None, threads: 
     if unknown:
         raise UserError(f"bundle {bundle.root} is not made for {', '.join(unknown)}; "
                         f"it runs on: {', '.join(bundle.manifest.backends)}")
-    import torch
+    if importlib.util.find_spec("torch") is not None:  # the lean install has no torch backend
+        import torch
 
-    torch.set_num_threads(threads)
+        torch.set_num_threads(threads)
     info = detect_device()
     try:
         profile = match_profile(info, load_profiles(devices_dir))

@@ -19,13 +19,13 @@ from edge_msa.runtime.pipeline import Pipeline, Sensors
 from edge_msa.runtime.sources.camera import CameraSource
 from edge_msa.runtime.sources.media_file import FileAudioSource, FileVideoSource
 from edge_msa.runtime.sources.mic import MicSource
-from edge_msa.tiers import ASSETS, resolve_bundle
+from edge_msa.tiers import ASSETS, default_format, resolve_bundle
 
 
 def default_bundle_path() -> Path:
-    """The bundle shipped in the package: the default tier as ExecuTorch int8 (its ONNX int8
-    sibling lies next to it; recipe: export/default/train.yaml)."""
-    return ASSETS / "default" / "executorch-int8"
+    """The bundle shipped in the package: the default tier as ExecuTorch int8, or its ONNX int8
+    sibling where the executorch runtime is not installed (recipe: export/default/train.yaml)."""
+    return ASSETS / "default" / default_format("default")
 
 
 def demo_clip_path() -> Path:
@@ -88,16 +88,25 @@ def build_pipeline(config: RuntimeConfig, sensors: Sensors, backend, spec: Featu
     """Perception engines from the config (ASR, face model), then the pipeline.
 
     audio_featurizer: voice features other than the Python extractor (a bundle's front-end graph)."""
-    asr_factory = None
-    if config.asr.engine == "pocketsphinx":
-        from edge_msa.runtime.perception.asr import PocketsphinxASR
-
-        asr_factory = functools.partial(PocketsphinxASR, **config.asr.options)
-    face = None
-    if config.face.enabled and sensors.video is not None:
-        from edge_msa.features.face import FaceFeaturizer
-
-        face = FaceFeaturizer(num_threads=config.face.threads, still_diff=config.face.still_diff,
-                              max_reuse_s=config.face.max_reuse_s)
-    return Pipeline(backend, spec, config, sensors, fast=fast, scale=scale, asr_factory=asr_factory,
+    face = face_featurizer(config) if sensors.video is not None else None
+    return Pipeline(backend, spec, config, sensors, fast=fast, scale=scale, asr_factory=asr_factory(config),
                     face_featurizer=face, sinks=sinks, audio_featurizer=audio_featurizer)
+
+
+def asr_factory(config: RuntimeConfig):
+    """What builds a speech recognizer as the config says (None: speech recognition off)."""
+    if config.asr.engine != "pocketsphinx":
+        return None
+    from edge_msa.runtime.perception.asr import PocketsphinxASR
+
+    return functools.partial(PocketsphinxASR, **config.asr.options)
+
+
+def face_featurizer(config: RuntimeConfig):
+    """The face model as the config says (None: face features off)."""
+    if not config.face.enabled:
+        return None
+    from edge_msa.features.face import FaceFeaturizer
+
+    return FaceFeaturizer(num_threads=config.face.threads, still_diff=config.face.still_diff,
+                          max_reuse_s=config.face.max_reuse_s)

@@ -20,7 +20,7 @@ import numpy as np
 
 from edge_msa.errors import UserError
 from edge_msa.features.spec import LIVE, MODALITIES, FeatureSpec
-from edge_msa.features.text import PAD_ID, tokenize
+from edge_msa.features.text import PAD_ID, bundle_tokenizer, tokenize
 from edge_msa.runtime.events import Evidence, SentimentEvent, label_for
 from edge_msa.runtime.sources.base import TIMEOUT, ItemQueue
 from edge_msa.runtime.stats import StageStats
@@ -58,6 +58,9 @@ class FusionScheduler:
                  evidence: bool = True, stats: StageStats | None = None,
                  vision_reason: Callable[[], str] = lambda: "") -> None:
         check_live_spec(spec)
+        # the bundle's own tokenizer files (no transformers needed); a bare model runner has none
+        bundle = getattr(backend, "bundle", None)
+        self.tokenizer = bundle_tokenizer(bundle.root) if bundle is not None else None
         self.backend, self.spec, self.vision, self.scale = backend, spec, vision, scale
         self.evidence, self.stats = evidence, stats or StageStats()
         self.vision_reason = vision_reason  # why video is unusable now ("" when it is fine)
@@ -77,7 +80,7 @@ class FusionScheduler:
         s, masked = self.spec, {}
         transcript, text_reason = self._text(req)
         if transcript:
-            ids, tmask = tokenize([transcript], s.text.max_len)
+            ids, tmask = tokenize([transcript], s.text.max_len, self.tokenizer)
         else:
             ids = np.full((1, s.text.max_len), PAD_ID, np.int64)
             tmask = np.zeros((1, s.text.max_len), np.float32)
@@ -98,7 +101,7 @@ class FusionScheduler:
     def warm_up(self) -> None:
         """Load the tokenizer and run the backend once: the first event is then as fast as the rest."""
         s = self.spec
-        ids, tmask = tokenize(["warm up"], s.text.max_len)
+        ids, tmask = tokenize(["warm up"], s.text.max_len, self.tokenizer)
         self._predict((ids, tmask, np.zeros((1, s.audio.max_len, s.audio.dim), np.float32),
                        np.zeros((1, s.audio.max_len), np.float32),
                        np.zeros((1, s.vision.max_len, s.vision.dim), np.float32),

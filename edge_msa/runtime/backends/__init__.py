@@ -18,8 +18,7 @@ import numpy as np
 
 from edge_msa.errors import UserError
 from edge_msa.export.bundle import Bundle, load_bundle
-from edge_msa.features.spec import FeatureSpec
-from edge_msa.models.base import INPUT_NAMES
+from edge_msa.features.spec import INPUT_NAMES, FeatureSpec
 
 Outputs = tuple[np.ndarray, np.ndarray]
 _MODULES = {"torch": "torch_backend", "onnxruntime": "onnxruntime_backend",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from edge_msa.export.bundle import Bundle
+from edge_msa.extras import missing_extra
 from edge_msa.runtime.backends import Backend, Outputs
 
 
@@ -14,14 +14,13 @@ class ExecuTorchBackend(Backend):
 
     @staticmethod
     def unavailable() -> str | None:
-        try:
-            import executorch.runtime  # noqa: F401
-        except ImportError:
-            return "the executorch package is not installed (pip install executorch)"
-        return None
+        return missing_extra("executorch")
 
     def __init__(self, bundle: Bundle, threads: int | None = None) -> None:
         super().__init__(bundle, threads)
+        import torch  # the executorch wheel depends on it; its runtime takes and returns tensors
+
+        self._torch = torch
         # registers quantized_decomposed kernels: int8 embedding tables need them
         import executorch.kernels.quantized  # noqa: F401
         from executorch.runtime import Runtime
@@ -35,7 +34,7 @@ class ExecuTorchBackend(Backend):
         self.method = program.load_method("forward")
 
     def _run(self, inputs: tuple[np.ndarray, ...]) -> Outputs:
-        score, uncertainty = self.method.execute([torch.from_numpy(a) for a in inputs])
+        score, uncertainty = self.method.execute([self._torch.from_numpy(a) for a in inputs])
         return score.numpy(), uncertainty.numpy()
 
 

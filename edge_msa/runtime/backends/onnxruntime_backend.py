@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edge_msa.export.bundle import Bundle
-from edge_msa.models.base import INPUT_NAMES
+from edge_msa.features.spec import INPUT_NAMES
 from edge_msa.runtime.backends import Backend, Outputs
 
 # CUDA when this onnxruntime build has it (onnxruntime-gpu, JetPack wheels), else the CPU

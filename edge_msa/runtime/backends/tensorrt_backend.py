@@ -7,11 +7,13 @@ deserialize and is rebuilt. Device buffers are torch CUDA tensors (JetPack's tor
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 
 from edge_msa.errors import UserError
 from edge_msa.export.bundle import Bundle
-from edge_msa.export.tensorrt import build_engine
+from edge_msa.extras import install_hint
 from edge_msa.runtime.backends import Backend, Outputs
 
 ENGINE, TIMING_CACHE = "model.engine", "timing.cache"
@@ -27,7 +29,10 @@ class TensorRTBackend(Backend):
             import tensorrt  # noqa: F401
         except ImportError:
             missing.append("the `tensorrt` Python module is not installed (JetPack 6 ships TensorRT 10.3; "
-                           "on x86 with CUDA: pip install tensorrt)")
+                           "on x86 with CUDA: pip install 'edge-msa[jetson]')")
+        if importlib.util.find_spec("torch") is None:
+            missing.append(f"torch holds its device buffers: {install_hint('torch')}")
+            return "; ".join(missing)
         import torch
 
         if not torch.cuda.is_available():
@@ -47,6 +52,8 @@ class TensorRTBackend(Backend):
         engine = runtime.deserialize_cuda_engine(engine_path.read_bytes()) if engine_path.is_file() else None
         if engine is None:  # none yet, or built for another GPU / TensorRT version
             build = (bundle.manifest.tensorrt or {}).get("build", {})
+            from edge_msa.export.tensorrt import build_engine  # reads the ONNX with the onnx package
+
             plan = build_engine(bundle.path("model"), engine_path, cache_path, **build)
             engine = runtime.deserialize_cuda_engine(plan)
         if engine is None:
