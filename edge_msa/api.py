@@ -1,0 +1,212 @@
+"""Sentiment inside an app: load a bundle once, then score sentences, audio arrays, media files or
+one utterance, or iterate the events of a live run.
+
+    from edge_msa import SentimentModel
+
+    model = SentimentModel()                         # the shipped default tier; or "nano", a folder
+    event = model.score_text("what a wonderful surprise")
+    print(event.label, round(event.score, 2))
+
+Every result is the `SentimentEvent` that `edge-msa run` writes (score, label, uncertainty,
+modalities, per-modality evidence, transcript, latency). The work is the live runtime's own: files,
+audio arrays and sensors go through the same pipeline as `edge-msa run --fast` (VAD, speech
+recognition, face model, fusion); one utterance goes through the same fusion step with the windows
+built as the pipeline builds them.
+
+A model holds no state between calls apart from its backend, which runs one call at a time (an
+ExecuTorch method must not run on two threads at once); every call builds its own scheduler, face
+model and recognizer, so threads can share one model and nothing is global.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from edge_msa.errors import UserError
+from edge_msa.features.audio import SAMPLE_RATE, AudioFeaturizer
+from edge_msa.runtime.config import RuntimeConfig, SinkConfig, load_config
+from edge_msa.runtime.events import SentimentEvent
+from edge_msa.runtime.launch import asr_factory, build_pipeline, build_sensors, face_featurizer, open_bundle
+from edge_msa.runtime.pipeline import Pipeline, Sensors
+from edge_msa.runtime.scheduler import FusionScheduler, WindowRequest
+from edge_msa.runtime.sources.arrays import ArrayAudioSource, as_16k_mono
+from edge_msa.runtime.windows import TimedRing, fill_window, next_sample_time
+
+__all__ = ["SentimentEvent", "SentimentModel"]
+
+
+class _OneCallAtATime:
+    """A backend shared by threads: predictions are serialized, the rest is read-only."""
+
+    def __init__(self, backend) -> None:
+        self._backend, self._lock = backend, threading.Lock()
+        self.bundle = backend.bundle
+
+    def predict(self, inputs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:
+            return self._backend.predict(inputs)
+
+
+class _QueueSink:
+    """Hands each event of a pipeline to the consumer of `SentimentModel.stream`."""
+
+    def __init__(self, events: queue.Queue) -> None:
+        self._events = events
+
+    def emit(self, event: SentimentEvent) -> None:
+        self._events.put(event)
+
+    def close(self) -> None:
+        pass
+
+
+_DONE = object()
+
+
+class SentimentModel:
+    """One bundle, ready to score.
+
+    bundle: a shipped tier (`default`, `nano`, `default/onnx-int8`) or a bundle folder written by
+    `edge-msa export`. backend: `auto` (the bundle's first that runs here), `onnxruntime`,
+    `executorch`, `torch` or `tensorrt`. config: a pipeline config (name in runtime/, a YAML path,
+    or a RuntimeConfig); its sinks are ignored, events come back to the caller.
+    """
+
+    def __init__(self, bundle: str | Path = "default", *, backend: str = "auto", threads: int = 1,
+                 config: str | Path | RuntimeConfig | None = None) -> None:
+        cfg = config if isinstance(config, RuntimeConfig) else load_config(config)
+        self.config: RuntimeConfig = cfg.model_copy(update={"sinks": SinkConfig(console="off")})
+        runner, self.spec, self.scale = open_bundle(bundle, None if backend == "auto" else backend, threads)
+        self.bundle_path: Path = runner.bundle.root
+        self.backend_name: str = runner.name
+        self._backend = _OneCallAtATime(runner)
+        self._scheduler(TimedRing(1, self.spec.vision.dim), "")  # refuses a bundle the runtime cannot feed
+
+    def __repr__(self) -> str:
+        return f"SentimentModel({str(self.bundle_path)!r}, backend={self.backend_name!r})"
+
+    # ---- one utterance ----
+    def score_text(self, text: str) -> SentimentEvent:
+        """The sentiment of one sentence (voice and face absent)."""
+        return self.score_utterance(text=text)
+
+    def score_utterance(self, text: str | None = None, audio: np.ndarray | None = None,
+                        sample_rate: int = SAMPLE_RATE, frames: Sequence[np.ndarray] | None = None,
+                        fps: float = 30.0) -> SentimentEvent:
+        """One utterance given as any of: its words, its audio ([samples] or [samples, channels] at
+        `sample_rate`), its face frames (HxWx3 uint8 BGR at `fps`). Without `text`, the words are
+        recognised from `audio` (when the config's speech recognition is on)."""
+        wave = as_16k_mono(audio, sample_rate) if audio is not None else None
+        frames = list(frames) if frames is not None else []
+        if not fps > 0:
+            raise UserError(f"fps must be a positive number, got {fps}")
+        end = max(len(wave) / SAMPLE_RATE if wave is not None else 0.0, len(frames) / fps, 1e-3)
+        ring = TimedRing(max(1, len(frames)), self.spec.vision.dim)
+        vision_reason = self._face_rows(frames, fps, ring) if frames else "no face frames given"
+        transcript, text_reason = self._words(text, wave)
+        voice = self._voice_window(wave, end) if wave is not None else None
+        request = WindowRequest("utterance", 0.0, end, voice, audio_reason="no audio given",
+                                transcript=transcript, text_reason=text_reason)
+        event = self._scheduler(ring, vision_reason).fuse(request)
+        if event is None:  # every modality absent
+            raise UserError(f"nothing to score: {text_reason}, no audio given, {vision_reason}")
+        return event
+
+    def _scheduler(self, ring: TimedRing, vision_reason: str) -> FusionScheduler:
+        return FusionScheduler(self._backend, self.spec, ring, self.scale, self.config.scheduler.evidence,
+                               vision_reason=lambda: vision_reason)
+
+    def _words(self, text: str | None, wave: np.ndarray | None) -> tuple[str, str]:
+        """(transcript, why there is none): the text given, else what the recognizer hears."""
+        if text is not None:
+            return (text, "") if text.strip() else ("", "empty text")
+        if wave is None:
+            return "", "no text given"
+        make = asr_factory(self.config)
+        if make is None:
+            return "", "speech recognition is off"
+        from edge_msa.runtime.perception.asr import transcribe
+
+        said = transcribe(wave, engine=make())
+        return said, "" if said else "no words recognised"
+
+    def _voice_window(self, wave: np.ndarray, end: float) -> tuple[np.ndarray, np.ndarray]:
+        """The voice features of the whole utterance, placed as the live audio side places them."""
+        a = self.spec.audio
+        rows = AudioFeaturizer().offline(wave)
+        times = np.arange(len(rows)) / a.rate_hz
+        return fill_window(times, rows, np.ones(len(rows), bool), 0.0, end, a.rate_hz, a.max_len)
+
+    def _face_rows(self, frames: list[np.ndarray], fps: float, ring: TimedRing) -> str:
+        """Face features of the frames at the vision rate into `ring`; why faces are missing ("")."""
+        face = face_featurizer(self.config)
+        if face is None:
+            return "face features off"
+        rate, next_t, found = self.spec.vision.rate_hz, 0.0, False
+        for i, frame in enumerate(frames):
+            t = i / fps
+            if t < next_t:
+                continue
+            feat = face.process(np.asarray(frame), t)
+            ring.append([t], feat[None] if feat is not None else np.zeros((1, ring.dim)), feat is not None)
+            found |= feat is not None
+            next_t = next_sample_time(t, rate)
+        return "" if found else "no face in view"
+
+    # ---- streams ----
+    def score_audio(self, samples: np.ndarray, sample_rate: int) -> list[SentimentEvent]:
+        """The events of a recording held in memory, one per utterance (VAD + speech recognition)."""
+        sensors = Sensors(audio=ArrayAudioSource(samples, sample_rate), video_absent="no video given")
+        return list(self._events(sensors, fast=True, duration_s=None))
+
+    def score_file(self, path: str | Path) -> list[SentimentEvent]:
+        """The events of a video or audio file (any container FFmpeg reads), as fast as it goes."""
+        return list(self.stream(video=path, fast=True))
+
+    def stream(self, *, video: str | Path | None = None, camera: int | str | None = None,
+               audio: str | Path | None = None, mic: int | str | None = None,
+               duration_s: float | None = None, fast: bool = False) -> Iterator[SentimentEvent]:
+        """Events of a live run as they come, like `edge-msa run`: files, a camera (index, device
+        or GStreamer pipeline), a microphone ("default" or a name/index); nothing named: the
+        config's camera and microphone. The inputs are checked here, before the first event.
+        The run stops when the files end, after `duration_s`, or when the loop over the events
+        ends (break, close(), an exception): the sensors are released before that returns."""
+        if duration_s is not None and not duration_s > 0:
+            raise UserError(f"duration_s must be a positive number of seconds, got {duration_s}")
+        sensors = build_sensors(self.config, fast=fast, video=Path(video) if video is not None else None,
+                                camera=None if camera is None else str(camera),
+                                audio=Path(audio) if audio is not None else None,
+                                mic=None if mic is None else str(mic))
+        return self._events(sensors, fast, duration_s)
+
+    def _events(self, sensors: Sensors, fast: bool, duration_s: float | None) -> Iterator[SentimentEvent]:
+        events: queue.Queue = queue.Queue()
+        pipeline = build_pipeline(self.config, sensors, self._backend, self.spec, self.scale, fast=fast,
+                                  sinks=[_QueueSink(events)])
+        return self._drain(pipeline, events, duration_s)
+
+    @staticmethod
+    def _drain(pipeline: Pipeline, events: queue.Queue, duration_s: float | None) -> Iterator[SentimentEvent]:
+        def run() -> None:
+            try:
+                pipeline.run(duration_s)
+            except BaseException as e:  # noqa: BLE001 - handed to the consumer's thread
+                events.put(e)
+            finally:
+                events.put(_DONE)
+
+        thread = threading.Thread(target=run, name="edge-msa-run", daemon=True)
+        thread.start()
+        try:
+            while (item := events.get()) is not _DONE:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            pipeline.stop.set()
+            thread.join()
