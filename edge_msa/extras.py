@@ -1,5 +1,6 @@
-"""Which optional extra brings a missing module: `pip install edge-msa` is the lean runtime (ONNX
-bundles through onnxruntime); training and export, ExecuTorch and TensorRT are extras."""
+"""Which optional extra brings a missing module: `pip install edge-msa` is the lean runtime (`run`,
+`demo`, `eval`, `profile` of ONNX bundles through onnxruntime); training and export, ExecuTorch and
+TensorRT are extras."""
 
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ import pytest
 
 from edge_msa.extras import EXTRA_OF
 
-SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech" / "librivox"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SPEECH, VADER = SHARED / "speech" / "librivox", SHARED / "vader_icwsm2014"
 HIDDEN = sorted(m for m, extra in EXTRA_OF.items() if extra in ("train", "executorch"))
 
 HIDE = f"""
@@ -75,3 +76,25 @@ def test_commands_of_an_extra_say_which_one(tmp_path, args, extra):
     assert out.returncode == 2
     assert out.stderr.strip() == (f"edge-msa: error: this needs torch, which the lean install leaves out: "
                                   f"pip install 'edge-msa[{extra}]'")
+
+
+def test_eval_of_an_onnx_bundle_without_torch(tmp_path):
+    """`edge-msa eval` on the shipped ONNX bundle: the same metrics as with torch and transformers
+    installed (the text goes through the bundle's vocabulary with the `tokenizers` package)."""
+    lines = (VADER / "movieReviewSnippets_GroundTruth.txt").read_text(errors="replace").splitlines()[:40]
+    rows = [line.split("\t", 2) for line in lines]
+    (tmp_path / "reviews.csv").write_text("text,label\n" + "".join(
+        '"{}",{}\n'.format(text.strip().replace('"', "'"), score) for _, score, text in rows))
+    args = ["eval", "default/onnx-int8", "--dataset", "text", "--data", "reviews.csv", "--split", "all",
+            "--label-scale", "vader"]
+    lean = _lean(*args, "--json", "lean.json", cwd=tmp_path)
+    assert lean.returncode == 0, lean.stderr[-2000:]
+    assert "leaked: []" in lean.stdout
+    full = subprocess.run([sys.executable, "-m", "edge_msa", *args, "--json", "full.json"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert full.returncode == 0, full.stderr[-2000:]
+    got, want = (json.loads((tmp_path / f"{n}.json").read_text())["rows"]["complete"]
+                 for n in ("lean", "full"))
+    assert got == want and got["corr"] > 0.3
+    missing = _lean(*args, "--missing", "lnln", cwd=tmp_path)
+    assert missing.returncode == 2 and "pip install 'edge-msa[train]'" in missing.stderr

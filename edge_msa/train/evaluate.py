@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
-from edge_msa.data.batch import MSAData
+import numpy as np
+
+from edge_msa.data.batch import ARRAY_FIELDS, MSAData
 from edge_msa.train.metrics import msa_metrics
+
+if TYPE_CHECKING:  # eager models only: a bundle's backend is scored without torch (lean install)
+    import torch
 
 
 def trim_padding(inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
@@ -15,6 +19,8 @@ def trim_padding(inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
     Padding is masked out, so the outputs do not change; short sentences padded to 64 tokens
     then cost what they are, which is most of the training time of a text model.
     """
+    import torch
+
     out = list(inputs)
     for i in range(0, len(out), 2):
         mask = out[i + 1]
@@ -31,17 +37,20 @@ def predict(model, data: MSAData, batch_size: int = 64) -> np.ndarray:
     (`edge_msa.runtime.backends.Backend`: numpy inputs padded to its spec's static lengths).
     """
     scores = []
-    if isinstance(model, torch.nn.Module):
+    if hasattr(model, "predict"):  # a backend: numpy in and out
+        from edge_msa.runtime.backends import pad_to_spec
+
+        for start in range(0, len(data), batch_size):
+            rows = slice(start, start + batch_size)
+            arrays = pad_to_spec(tuple(getattr(data, k)[rows] for k in ARRAY_FIELDS[:-1]), model.spec)
+            scores.append(np.asarray(model.predict(arrays)[0], np.float32))
+    else:
+        import torch
+
         model.eval()
         with torch.inference_mode():
             for inputs, _ in data.batches(batch_size):
                 scores.append(model(*trim_padding(inputs))[0].float().numpy())
-    else:
-        from edge_msa.runtime.backends import pad_to_spec
-
-        for inputs, _ in data.batches(batch_size):
-            arrays = pad_to_spec(tuple(x.numpy() for x in inputs), model.spec)
-            scores.append(np.asarray(model.predict(arrays)[0], np.float32))
     return np.concatenate(scores) if scores else np.zeros(0, np.float32)
 
 

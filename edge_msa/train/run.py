@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING
 
 from edge_msa.errors import UserError
 from edge_msa.features.spec import FeatureSpec
-from edge_msa.models.base import MSAModel
-from edge_msa.models.registry import create_model
+
+if TYPE_CHECKING:  # torch: only when a run is saved or loaded (eval of a bundle runs without it)
+    from edge_msa.models.base import MSAModel
 
 CONFIG, WEIGHTS, METRICS = "config.json", "model.safetensors", "metrics.json"
 
@@ -28,6 +28,8 @@ def save_run(run_dir: str | Path, model: MSAModel, extra_config: dict | None = N
     config = {"model": model.family, "overrides": model.config, "spec": model.spec.to_dict(),
               **(extra_config or {})}
     (run / CONFIG).write_text(json.dumps(config, indent=2))
+    from safetensors.torch import save_file
+
     # contiguous clones: safetensors refuses shared or strided storage
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
     save_file(state, str(run / WEIGHTS))
@@ -53,6 +55,9 @@ def load_run(run_dir: str | Path) -> tuple[MSAModel, dict]:
     if not (run / WEIGHTS).is_file():
         raise UserError(f"{run} has no {WEIGHTS}")
     from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from edge_msa.models.registry import create_model
 
     try:
         model = create_model(config["model"], FeatureSpec.from_dict(config["spec"]),
