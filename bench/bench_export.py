@@ -47,10 +47,11 @@ def untrained_run(name: str, root: Path, data: str) -> Path:
         "note": "untrained weights: sizes and latency only"})
 
 
-def export_all(run: Path, root: Path, trained: bool, reuse: bool) -> dict[str, Path | str]:
+def export_all(run: Path, root: Path, trained: bool, reuse: bool,
+               recipes: tuple[str, ...] = RECIPES) -> dict[str, Path | str]:
     """recipe -> bundle folder, or why its export failed."""
     out: dict[str, Path | str] = {}
-    for name in RECIPES:
+    for name in recipes:
         if reuse and (root / name / "manifest.json").is_file():
             out[name] = root / name
             continue

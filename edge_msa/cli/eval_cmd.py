@@ -23,6 +23,10 @@ from edge_msa.outputs import check_outputs
 
 SPLITS = ("valid", "test", "all")
 MISSING_HELP = "none; lnln (drop rates 0-0.9 x 3 seeds); subsets (each subset of L, A, V present)."
+PROTOCOL_HELP = ("split: score TARGET on --split; domains: leave-one-domain-out, retraining TARGET's model "
+                 "with its recorded training options once per held-out domain (TARGET must be a run folder).")
+DOMAINS_HELP = ("--protocol domains: text (movie, amazon, MELD corpora), speakers (EmoDB speaker pairs) or "
+                "auto (from the run's dataset).")
 FRONTEND_HELP = ("Voice features: python (the dataset's, from edge-msa's extractor) or bundle (recomputed "
                  "from the recordings with the bundle's front-end graph, frontend.onnx; emodb only).")
 
@@ -83,6 +87,10 @@ def evaluate_cmd(
                                              "auto (inferred and stated), mosi, vader, unit, stars or "
                                              "polarity.")] = "auto",
     missing: Annotated[str, typer.Option("--missing", help=MISSING_HELP)] = "none",
+    protocol: Annotated[str, typer.Option("--protocol", help=PROTOCOL_HELP)] = "split",
+    domains: Annotated[str, typer.Option("--domains", help=DOMAINS_HELP)] = "auto",
+    max_eval: Annotated[int | None, typer.Option("--max-eval", help="--protocol domains: score at most N "
+                                                 "held-out rows per fold (a seeded random subset).")] = None,
     backend: Annotated[str, typer.Option("--backend", help="Runtime backend for a bundle (auto picks the "
                                                            "bundle's own).")] = "auto",
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow loading an MMSA .pkl.")] = False,
@@ -104,6 +112,7 @@ def evaluate_cmd(
     if batch_size < 1:
         raise UserError("--batch-size must be at least 1")
     check_frontend(frontend)
+    check_domain_options(protocol, domains, max_eval, missing, frontend)
     from edge_msa.tiers import resolve_bundle
 
     target = resolve_bundle(target)  # a shipped tier by name: default, nano, nano/onnx-int8
@@ -113,6 +122,8 @@ def evaluate_cmd(
     check_outputs({"--json": json_out, "--markdown": markdown}, force=force,
                   inputs={"TARGET": target, "--data": data})
     found = load_target(target, backend)
+    if protocol == "domains":
+        return evaluate_domains(target, dataset, domains, data, max_eval, json_out, markdown)
     featurizer = None
     if frontend == "bundle":
         from edge_msa.export.frontend import bundle_featurizer
@@ -164,6 +175,64 @@ def evaluate_cmd(
     if splits[split].label_note:
         print(splits[split].label_note)
     print_metrics(result["rows"], FIRST_COLUMN[missing], title)
+    write_sweep(result, json_out, markdown, title)
+
+
+def check_domain_options(protocol: str, domains: str, max_eval: int | None, missing: str,
+                         frontend: str) -> None:
+    from edge_msa.data.domains import DOMAIN_SETS
+
+    if protocol not in ("split", "domains"):
+        raise UserError(f"unknown --protocol {protocol!r}; expected split or domains")
+    if domains not in ("auto", *DOMAIN_SETS):
+        raise UserError(f"unknown --domains {domains!r}; expected auto, {', '.join(DOMAIN_SETS)}")
+    if protocol == "domains" and (missing != "none" or frontend != "python"):
+        raise UserError("--protocol domains scores complete inputs: leave --missing and --frontend at "
+                        "their defaults")
+    if max_eval is not None and max_eval < 1:
+        raise UserError("--max-eval must be at least 1")
+
+
+def evaluate_domains(target: Path, dataset: str | None, domains: str, data: Path | None, max_eval: int | None,
+                     json_out: Path | None, markdown: Path | None) -> None:
+    """`--protocol domains`: `edge_msa.train.domain_shift` with the run's model and training options."""
+    import tempfile
+
+    from edge_msa.data.datasets import DEFAULT_DATA
+    from edge_msa.data.domains import domain_folds, domain_set_of
+    from edge_msa.data.missing import random_missing
+    from edge_msa.models.registry import create_model
+    from edge_msa.train.domain_shift import leave_one_domain_out
+    from edge_msa.train.run import CONFIG, read_config
+    from edge_msa.train.sweep import FIRST_COLUMN, print_metrics, write_sweep
+
+    if not (target / CONFIG).is_file():
+        raise UserError(f"--protocol domains retrains the run's model; {target} is not a run folder")
+    config = read_config(target)
+    recorded = config.get("data") or {}
+    domains = domain_set_of(dataset or recorded.get("dataset")) if domains == "auto" else domains
+    if domains is None:
+        raise UserError(f"{target} was trained on {recorded.get('dataset')!r}, which has no domains here; "
+                        "name --domains text or --domains speakers")
+    spec = FeatureSpec.from_dict(config["spec"])
+    folds = domain_folds(domains, data if data is not None else DEFAULT_DATA, spec,
+                         seed=int(recorded.get("split_seed", 0)), max_test=max_eval)
+    options = {k: v for k, v in (config.get("train") or {}).items()
+               if k in ("epochs", "batch_size", "lr", "text_lr", "weight_decay", "warmup_frac", "grad_clip",
+                        "patience", "select")}
+    if (config.get("train") or {}).get("missing") == "random_missing":
+        options["missing"] = random_missing
+
+    def build():
+        return create_model(config["model"], spec, **config.get("overrides", {}))
+
+    with tempfile.TemporaryDirectory(prefix="edge-msa-domains-") as runs:
+        result = leave_one_domain_out(build, folds, runs, domains=domains,
+                                      max_train=recorded.get("max_train"),
+                                      seed=int((config.get("train") or {}).get("seed", 0)), **options)
+    title = f"{config['model']}: leave one domain out ({domains}), trained as {target}"
+    result |= {"target": str(target)}
+    print_metrics(result["rows"], FIRST_COLUMN["domains"], title)
     write_sweep(result, json_out, markdown, title)
 
 

@@ -25,7 +25,8 @@ from edge_msa.errors import UserError
 from edge_msa.train.evaluate import evaluate
 
 PROTOCOLS = ("none", "lnln", "subsets")
-FIRST_COLUMN = {"none": "data", "lnln": "missing rate", "subsets": "present"}
+FIRST_COLUMN = {"none": "data", "lnln": "missing rate", "subsets": "present",
+                "domains": "held-out domain"}  # "domains": edge_msa.train.domain_shift
 
 
 def mean_metrics(runs: Iterable[dict[str, float]]) -> dict[str, float]:
