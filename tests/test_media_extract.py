@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(not CREMA.is_dir() or not EMODB.is_dir(), reason
 # two speakers per split, so every split exists (EmoDB's own split: valid 12 14, test 15 16)
 EMODB_ROWS = [("03a01Fa.wav", "train"), ("03a01Nc.wav", "train"), ("08a01Ab.wav", "train"),
               ("10a01Wa.wav", "train"), ("12a01Fb.wav", "valid"), ("14a01Ea.wav", "valid"),
-              ("15a01Eb.wav", "test"), ("16a01Wb.wav", "test")]
+              ("15a01Ea.wav", "test"), ("16a01Wb.wav", "test")]
 
 
 @pytest.fixture(autouse=True)
@@ -169,27 +169,55 @@ def test_a_jsonl_manifest_and_bad_options(tmp_path, capsys):
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
-def test_workers_and_the_ray_engine_give_the_same_dataset(tmp_path, capsys):
-    rows = [[EMODB / name, 0, 2.0, name[5], "", name[:2], split] for name, split in EMODB_ROWS[:4]]
-    manifest = write_manifest(tmp_path / "m.csv", rows)
-    engines = {"serial": ["--workers", "1"], "processes": ["--workers", "2"]}
+@pytest.fixture(scope="module")
+def emodb_extract(tmp_path_factory) -> tuple[Path, Path]:
+    """(manifest, dataset) of eight EmoDB wavs, two speakers per split, extracted in this process."""
+    root = tmp_path_factory.mktemp("emodb")
+    rows = [[EMODB / name, 0, 2.0, name[5], "", name[:2], split] for name, split in EMODB_ROWS]
+    manifest = write_manifest(root / "m.csv", rows)
+    assert main(["data", "extract", str(manifest), "--out", str(root / "ds"), "--no-asr", "--cache",
+                 str(root / "cache")]) == 0
+    return manifest, root / "ds"
+
+
+def test_worker_processes_and_the_ray_engine_give_the_same_dataset(tmp_path, capsys, emodb_extract):
+    manifest, serial = emodb_extract
+    engines = {"processes": ["--workers", "2"]}
     try:
         import ray  # noqa: F401
 
-        engines["ray"] = ["--engine", "ray", "--workers", "1"]
+        engines["ray"] = ["--engine", "ray", "--workers", "1"]  # a local Ray instance, one CPU
     except ImportError:
-        pass  # the `distributed` extra is not installed here
-    arrays = {}
+        pass  # the `distributed` extra is not installed here: the process engine is still compared
+    with np.load(serial / "features.npz", allow_pickle=False) as z:
+        want = {k: z[k] for k in z.files}
     for name, options in engines.items():
         out = tmp_path / name
         code, _, err = extract(capsys, manifest, "--out", out, "--no-asr", "--cache", tmp_path / f"c-{name}",
                                *options)
         assert code == 0, err
         with np.load(out / "features.npz", allow_pickle=False) as z:
-            arrays[name] = {k: z[k] for k in z.files}
-    for name in engines:
-        for key, value in arrays["serial"].items():
-            np.testing.assert_array_equal(arrays[name][key], value, err_msg=f"{name}: {key}")
+            assert sorted(z.files) == sorted(want)
+            for key, value in want.items():
+                np.testing.assert_array_equal(z[key], value, err_msg=f"{name}: {key}")
+
+
+def test_train_and_eval_on_an_extracted_dataset(tmp_path, capsys, emodb_extract):
+    """`train --dataset media` then `eval --missing subsets` on the extract's own splits; the run
+    records how the labels were made."""
+    _, dataset = emodb_extract
+    run = tmp_path / "run"
+    code = main(["train", "--model", "mean_pool_mlp-tiny", "--dataset", "media", "--data", str(dataset),
+                 "--out", str(run), "--epochs", "1", "--batch-size", "4"])
+    assert code == 0, capsys.readouterr().err
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"]["labels"]["valence"]["valence"]["happiness"] == 1.0
+    assert config["data"]["labels"]["text_sources"] == {"none": 8}
+    code = main(["eval", str(run), "--split", "test", "--missing", "subsets",
+                 "--json", str(tmp_path / "e.json")])
+    assert code == 0, capsys.readouterr().err
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert result["dataset"] == "media" and len(result["rows"]) == 7  # the 7 subsets of L, A, V
 
 
 def test_corpus_layouts(tmp_path):
