@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from bench_export import EAGER, export_all, interleaved_medians, untrained_run
+from bench_export import EAGER, RECIPES, export_all, interleaved_medians, untrained_run
 
 from edge_msa.export.bundle import load_bundle
 from edge_msa.models import list_models
@@ -55,10 +55,10 @@ def time_variants(model: torch.nn.Module, bundles: dict[str, Path], threads: int
 
 
 def bench_model(name: str, root: Path, data: str, threads: list[int], calls: int, rounds: int,
-                reuse: bool) -> dict:
+                reuse: bool, recipes: tuple[str, ...] = RECIPES) -> dict:
     run = untrained_run(name, root, data)
     model, _ = load_run(run)
-    exported = export_all(run, root, trained=False, reuse=reuse)
+    exported = export_all(run, root, trained=False, reuse=reuse, recipes=recipes)
     bundles = {k: v for k, v in exported.items() if isinstance(v, Path)}
     variants = {EAGER: {"backend": "torch", "precision": "fp32",
                         "mb": sum(t.numel() * t.element_size() for t in model.state_dict().values()) / 1e6}}
@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--models", nargs="+", default=None, help="presets (default: every registered preset)")
     p.add_argument("--data", default="../shared/data", help="real data for the untrained runs' rows")
     p.add_argument("--threads", type=int, nargs="+", default=[2], help="thread count(s) of every backend")
+    p.add_argument("--recipes", nargs="+", default=list(RECIPES), help="export recipes (default: all five)")
     p.add_argument("--calls", type=int, default=60, help="timed calls per variant (all rounds)")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     p.add_argument("--json", type=Path, default=None, help="write the results here")
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
             root = (args.keep or Path(tmp)) / name
             try:
                 results.append(bench_model(name, root, args.data, args.threads, args.calls, args.rounds,
-                                           args.reuse))
+                                           args.reuse, tuple(args.recipes)))
             except Exception as e:  # noqa: BLE001 - one exporter crash must not end the sweep
                 print(f"{name}: crashed: {type(e).__name__}: {str(e).splitlines()[0][:160]}", flush=True)
                 results.append({"model": name, "crashed": f"{type(e).__name__}: {str(e)[:300]}"})
