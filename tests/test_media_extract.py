@@ -88,7 +88,8 @@ def test_a_clips_features_equal_the_runtimes_for_the_same_window():
 
 @pytest.fixture(scope="module")
 def bad_media(tmp_path_factory) -> dict[str, Path]:
-    """A corrupt video, a silent wav, a faceless video (EmoDB speech under black frames)."""
+    """A corrupt video, a silent wav, a faceless video (EmoDB speech under black frames), telephone-rate
+    speech (8 kHz), and a path that does not exist."""
     from runtime_helpers import write_media
 
     root = tmp_path_factory.mktemp("bad")
@@ -98,7 +99,9 @@ def bad_media(tmp_path_factory) -> dict[str, Path]:
     speech = media.read_audio(EMODB / "03a01Fa.wav", 16000)
     black = [np.zeros((240, 320, 3), np.uint8)] * 20
     faceless = write_media(root / "faceless.mp4", black, 10.0, speech)
-    return {"corrupt": corrupt, "silent": silent, "faceless": faceless, "missing": root / "nowhere.wav"}
+    phone = write_media(root / "phone.wav", None, 0, media.read_audio(EMODB / "03a01Fa.wav", 8000), sr=8000)
+    return {"corrupt": corrupt, "silent": silent, "faceless": faceless, "phone": phone,
+            "missing": root / "nowhere.wav"}
 
 
 def test_bad_files_are_reported_and_skipped_the_rest_extracted_and_cached(tmp_path, capsys, bad_media):
@@ -109,13 +112,14 @@ def test_bad_files_are_reported_and_skipped_the_rest_extracted_and_cached(tmp_pa
     out = tmp_path / "ds"
     code, printed, err = extract(capsys, manifest, "--out", out, "--no-asr")
     assert code == 0, err
-    assert "4 rows" in printed and "4 left out" in printed
+    assert "4 rows" in printed and "5 left out" in printed
     report = (out / "report.csv").read_text().splitlines()
     reasons = {Path(line.split(",")[0]).stem: line.split(",", 3)[3] for line in report[1:]}
     assert reasons["nowhere"] == "missing file"
     assert reasons["corrupt"].startswith("cannot ") or "no audio or video stream" in reasons["corrupt"]
     assert reasons["silent"].startswith("silent audio")
     assert reasons["faceless"] == "no face found in the segment's video"
+    assert reasons["phone"] == "audio at 8000 Hz: the voice features need at least 16000 Hz"
     meta = read_meta(out)
     assert meta["rows"] == 4 and meta["splits"] == {"train": 3, "valid": 1}
     assert meta["text_sources"] == {"none": 3, "given": 1} and meta["labels"].startswith("emotion names")
@@ -126,7 +130,29 @@ def test_bad_files_are_reported_and_skipped_the_rest_extracted_and_cached(tmp_pa
     assert sorted(splits["train"].labels.tolist()) == [-1.0, 0.0, 1.0]  # A fear, N neutral, F happiness
     # a re-run recomputes nothing that was done: every file that exists comes from the cache
     code, printed, _ = extract(capsys, manifest, "--out", out, "--no-asr", "--force")
-    assert code == 0 and "7 of 8 files from the cache" in printed
+    assert code == 0 and "8 of 9 files from the cache" in printed
+
+
+def test_an_interrupted_extract_resumes_from_the_files_it_finished(tmp_path, capsys, monkeypatch):
+    import edge_msa.data.media_dataset as media_dataset
+
+    rows = [[EMODB / name, 0, 2.0, name[5], "", name[:2], split] for name, split in EMODB_ROWS[:4]]
+    manifest = write_manifest(tmp_path / "m.csv", rows)
+    calls = []
+
+    def interrupted(job):
+        calls.append(job.path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # Ctrl-C while the third file is extracted
+        return extract_job(job)
+
+    monkeypatch.setattr(media_dataset, "extract_job", interrupted)
+    assert main(["data", "extract", str(manifest), "--out", str(tmp_path / "ds"), "--no-asr"]) == 130
+    assert not (tmp_path / "ds").exists()  # nothing half-written
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    code, printed, _ = extract(capsys, manifest, "--out", tmp_path / "ds", "--no-asr")
+    assert code == 0 and "2 of 4 files from the cache" in printed and read_meta(tmp_path / "ds")["rows"] == 4
 
 
 def test_an_existing_dataset_is_replaced_only_with_force(tmp_path, capsys):

@@ -40,7 +40,7 @@ def fail(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     _register_commands()
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except UserError as e:
         print(f"edge-msa: error: {e}", file=sys.stderr)
         return 2
@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(e, (click.exceptions.Abort, typer.Abort)):
             return 130
         raise
+    if code == 130:  # typer turns a Ctrl-C inside a command into this code, returned rather than raised
+        print("edge-msa: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 
