@@ -65,6 +65,10 @@ def test_operators_break_an_executorch_bundle_down(bundles, tmp_path, capsys):
     assert any(r["name"].startswith("Fully Connected") for r in ops["delegated_ops"])
     assert any(r["name"].startswith("sum") for r in rows if r["kind"] == "portable")
     assert ops["runs"] == 5 and "ms per run" in ops["summary"]
+    # the exporter's counts come along: what XNNPACK took and what it left, by op
+    d = ops["delegation"]
+    assert d["delegated_ops"] > 0 and sum(d["non_delegated_by_op"].values()) == d["non_delegated_ops"]
+    assert f"{d['non_delegated_ops']} left on portable kernels" in ops["summary"]
 
 
 def test_stages_profile_the_runtime_on_a_media_file(bundles, tmp_path, capsys):

@@ -109,12 +109,32 @@ def breakdown(events: list, skip: int, delegate_name: str) -> dict:
             "operators": operators, "delegated_ops": _rows(inside, delegate_ms)}
 
 
+def delegation_line(delegation: dict | None, quantization: dict | None) -> str | None:
+    """What the exporter recorded: ops the delegate took vs left on portable kernels, by op, and
+    which modules the int8 scheme quantized per call (dynamic) or kept float."""
+    if not delegation:
+        return None
+    left = sorted((delegation.get("non_delegated_by_op") or {}).items(), key=lambda kv: -kv[1])
+    line = (f"  export: {delegation.get('delegated_ops', '?')} ops delegated, "
+            f"{delegation.get('non_delegated_ops', '?')} left on portable kernels"
+            + (": " + ", ".join(f"{op.removeprefix('aten_')} x{n}" for op, n in left[:8]) if left else ""))
+    if quantization:
+        extra = {k: quantization[k] for k in ("dynamic_modules", "keep_float", "operators")
+                 if quantization.get(k)}
+        line += f"\n  int8: {quantization.get('scheme')}" + "".join(f", {k} {v}" for k, v in extra.items())
+    return line
+
+
 def summary_text(result: dict, top: int = 12) -> str:
     s = result
     head = (f"ExecuTorch operators ({s['runs']} runs after {s['warmup']} warm-up, {s['threads']} threads, "
             f"ETDump on):\n  {s['execute_ms']:.3f} ms per run = portable {s['portable_ms']:.3f} + "
             f"{s['delegate']} {s['delegate_ms']:.3f} + runtime {s['other_ms']:.3f}")
-    lines = [head, f"  {'operator':<44} {'kind':<9} {'count':>5} {'ms/run':>8} {'share':>6}"]
+    lines = [head]
+    exported = delegation_line(s.get("delegation"), s.get("quantization"))
+    if exported:
+        lines.append(exported)
+    lines.append(f"  {'operator':<44} {'kind':<9} {'count':>5} {'ms/run':>8} {'share':>6}")
     for r in s["operators"][:top]:
         lines.append(f"  {r['name'][:44]:<44} {r['kind']:<9} {r['count']:>5} {r['total_ms']:>8.4f} "
                      f"{r['share']:>6.1%}")
@@ -153,7 +173,8 @@ def executorch_operators(bundle_dir: str | Path, threads: int = 2, runs: int = 2
     if not execute:
         raise UserError(f"the ETDump of {bundle.root} has no execution events (blocks: {sorted(blocks)})")
     result = {"runs": runs, "warmup": warmup, "threads": threads,
-              **breakdown(execute[0].events, warmup, delegate_name)}
+              **breakdown(execute[0].events, warmup, delegate_name),
+              "delegation": delegation or None, "quantization": bundle.manifest.quantization}
     load = [e.perf_data.avg for b in inspector.event_blocks for e in b.events
             if e.name == LOAD_METHOD and e.perf_data]
     result["load_method_ms"] = load[0] if load else None
