@@ -7,8 +7,8 @@ import pytest
 from export_helpers import bundle, real_inputs
 
 from edge_msa.errors import UserError
-from edge_msa.features.spec import LIVE
-from edge_msa.runtime.backends import backend_class, load_backend, pad_to_spec
+from edge_msa.features.spec import LIVE, pad_to_spec
+from edge_msa.runtime.backends import backend_class, load_backend
 
 
 def test_auto_takes_the_first_backend_that_runs_here():

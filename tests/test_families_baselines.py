@@ -10,7 +10,7 @@ from edge_msa.features.text import tokenize
 from edge_msa.models import create_model
 from edge_msa.models.heads import score_error_loss
 from edge_msa.models.text_encoder import minilm_encoder
-from edge_msa.train.trainer import _optimizer
+from edge_msa.train.fit import Optim, make_optimizer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -89,7 +89,7 @@ def test_uncertainty_term_never_moves_the_score():
 
 def test_text_encoder_gets_its_own_learning_rate():
     model = create_model("text_baseline", LIVE, layers=1, pretrained=False)
-    groups = _optimizer(model, 1e-3, 0.01, 5e-5).param_groups
+    groups = make_optimizer(model, Optim(lr=1e-3, text_lr=5e-5, weight_decay=0.01)).param_groups
     encoder = {id(p) for p in model.text_encoder.parameters()}
     for g in groups:
         in_encoder = {id(p) in encoder for p in g["params"]}

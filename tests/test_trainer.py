@@ -11,8 +11,9 @@ from edge_msa.errors import UserError
 from edge_msa.features.spec import FeatureSpec, ModalitySpec
 from edge_msa.models import create_model
 from edge_msa.train.evaluate import evaluate, predict, trim_padding
+from edge_msa.train.fit import warmup_cosine
 from edge_msa.train.run import load_run
-from edge_msa.train.trainer import train, warmup_cosine
+from edge_msa.train.trainer import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -15,8 +15,7 @@ import numpy as np
 
 from edge_msa.data.batch import ARRAY_FIELDS, MSAData
 from edge_msa.errors import UserError
-from edge_msa.features.spec import FeatureSpec
-from edge_msa.runtime.backends import pad_to_spec
+from edge_msa.features.spec import FeatureSpec, pad_to_spec
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 from edge_msa.errors import UserError
 
 MODALITIES = ("text", "audio", "vision")
@@ -111,3 +113,14 @@ def get_spec(name_or_spec: str | FeatureSpec | dict | None) -> FeatureSpec:
     if name_or_spec not in NAMED_SPECS:
         raise UserError(f"unknown FeatureSpec {name_or_spec!r}; known: {sorted(NAMED_SPECS)}")
     return NAMED_SPECS[name_or_spec]
+
+
+def pad_to_spec(inputs: tuple[np.ndarray, ...], spec: FeatureSpec) -> tuple[np.ndarray, ...]:
+    """Zero-pad (mask 0) or cut each modality's time axis to the spec's max_len."""
+    out = []
+    for i, modality in enumerate((spec.text, spec.audio, spec.vision)):
+        for a in inputs[2 * i : 2 * i + 2]:
+            a = np.asarray(a)[:, : modality.max_len]
+            pad = [(0, 0), (0, modality.max_len - a.shape[1])] + [(0, 0)] * (a.ndim - 2)
+            out.append(np.pad(a, pad))
+    return tuple(out)

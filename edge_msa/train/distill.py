@@ -13,7 +13,7 @@ Loss per batch (weights in `DistillWeights`; the MMSLF paper's example is 1.0 / 
                     head counts match, as for a MiniLM cut; else head-averaged)
 The teacher is fixed, so its outputs are computed once, on length-bucketed batches (sorted by
 text length: little padding), and reused every epoch; the batch order is shuffled per epoch.
-Optimizer, schedule and checkpoint selection are the trainer's (`edge_msa.train.trainer`).
+Optimizer, schedule and checkpoint selection are the one loop's (`edge_msa.train.fit`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
 from edge_msa.data.batch import MSAData
@@ -33,10 +32,10 @@ from edge_msa.errors import UserError
 from edge_msa.models.base import MSAModel
 from edge_msa.models.heads import score_error_loss
 from edge_msa.train.evaluate import predict, trim_padding
+from edge_msa.train.fit import LOWER_IS_BETTER, Optim, fit, progress_bar, seed_everything
 from edge_msa.train.metrics import msa_metrics
 from edge_msa.train.prompts import PromptedData
 from edge_msa.train.run import save_run
-from edge_msa.train.trainer import _is_better, _optimizer, seed_everything, warmup_cosine
 
 Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor, dict[str, torch.Tensor]]
 
@@ -177,11 +176,6 @@ def _fused_widths(student: MSAModel, teacher: MSAModel, probe: tuple[torch.Tenso
     return s["fused"].shape[-1], t["fused"].shape[-1]
 
 
-def _progress(disable: bool) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), TextColumn("{task.fields[status]}"), disable=disable)
-
-
 def gap(student: MSAModel, teacher: MSAModel, data: PromptedData, batch_size: int = 64) -> float:
     """Mean |student - teacher| score on `data` (teacher with prompts, student without)."""
     t = predict(teacher, data, batch_size)
@@ -219,54 +213,38 @@ def distill(teacher: MSAModel, student: MSAModel, train: PromptedData, valid: Pr
     hidden_widths = (student.text_encoder.hidden, teacher.text_encoder.hidden) if index else (0, 0)
     adapters = Adapters((width_s, width_t), hidden_widths, len(index))
     params = nn.ModuleDict({"student": student, "adapters": adapters})
-    optimizer = _optimizer(params, lr, weight_decay, text_lr)
     batches = bucketed_batches(train, batch_size)
-    total = epochs * len(batches)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, warmup_frac))
     rng = np.random.default_rng(seed)
     plain_valid = valid.without_prompts()
     teacher_pred = predict(teacher, valid)  # fixed: predicted once
     teacher_valid = msa_metrics(valid.labels, teacher_pred, scale)
-    best_value, best_state, best_epoch, best_pred, history, status = None, None, 0, None, [], "valid -"
-    with _progress(not progress) as bar:
+    cache: list[Batch] = []
+    with progress_bar(not progress) as bar:  # the teacher is fixed: its targets are computed once
         task = bar.add_task("teacher outputs", total=len(batches), status="computed once")
-        cache: list[Batch] = []
         for idx in batches:
+            bar.update(task, advance=1)
             inputs = trim_padding(train.inputs(idx))
             labels = torch.from_numpy(train.labels[idx])
             cache.append((inputs, labels, teacher_targets(teacher, inputs, index)))
-            bar.update(task, advance=1)
-        task = bar.add_task("distil", total=total, status=status)
-        for epoch in range(1, epochs + 1):
-            params.train()
-            logs = []
-            for b in rng.permutation(len(cache)):
-                inputs, labels, targets = cache[b]
-                loss, log = distill_loss(student, adapters, inputs, labels, targets, weights)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(params.parameters(), grad_clip)
-                optimizer.step()
-                schedule.step()
-                logs.append(log)
-                bar.update(task, advance=1, description=f"epoch {epoch}/{epochs}",
-                           status=f"loss {np.mean([g['loss'] for g in logs[-50:]]):.3f} | {status}")
-            student_pred = predict(student, plain_valid)
-            metrics = msa_metrics(valid.labels, student_pred, scale)
-            train_terms = {k: float(np.mean([g[k] for g in logs])) for k in logs[0]}
-            history.append({"epoch": epoch, "train": train_terms, "valid": metrics,
-                            "gap_valid": float(np.abs(student_pred - teacher_pred).mean())})
-            status = f"valid {select} {metrics[select]:.3f} (epoch {epoch})"
-            if progress:  # one line per epoch, also where the live bar is not drawn (logs)
-                bar.console.print(f"epoch {epoch}: train loss {train_terms['loss']:.3f}, {status}, "
-                                  f"mean |student - teacher| {history[-1]['gap_valid']:.3f}")
-            if _is_better(metrics[select], best_value, select):
-                best_value, best_epoch, best_pred = metrics[select], epoch, student_pred
-                best_state = {k: v.detach().clone() for k, v in student.state_dict().items()}
-    student.load_state_dict(best_state)
-    student.eval()
-    result = {"valid": history[best_epoch - 1]["valid"], "teacher_valid": teacher_valid,
-              "gap_valid": history[best_epoch - 1]["gap_valid"], "test": None,
+
+    def step_loss(batch: Batch):
+        inputs, labels, targets = batch
+        return distill_loss(student, adapters, inputs, labels, targets, weights)
+
+    def validate():
+        student_pred = predict(student, plain_valid)
+        metrics = msa_metrics(valid.labels, student_pred, scale)
+        gap_valid = float(np.abs(student_pred - teacher_pred).mean())
+        return metrics[select], {"valid": metrics, "gap_valid": gap_valid}
+
+    optim = Optim(lr, text_lr, weight_decay, warmup_frac, grad_clip)
+    outcome = fit(student, lambda _epoch: [cache[b] for b in rng.permutation(len(cache))], len(cache),
+                  step_loss, validate, epochs=epochs, optim=optim, select=select,
+                  lower_is_better=select in LOWER_IS_BETTER, params=params, progress=progress)
+    best_epoch, history = outcome.best_epoch, outcome.history
+    best_pred = predict(student, plain_valid)  # the selected weights' predictions
+    result = {"valid": outcome.final["valid"], "teacher_valid": teacher_valid,
+              "gap_valid": outcome.final["gap_valid"], "test": None,
               "selected": {"epoch": best_epoch, "by": select}, "history": history}
     hyper = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "text_lr": text_lr,
              "weight_decay": weight_decay, "warmup_frac": warmup_frac, "grad_clip": grad_clip,

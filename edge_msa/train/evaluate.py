@@ -38,7 +38,7 @@ def predict(model, data: MSAData, batch_size: int = 64) -> np.ndarray:
     """
     scores = []
     if hasattr(model, "predict"):  # a backend: numpy in and out
-        from edge_msa.runtime.backends import pad_to_spec
+        from edge_msa.features.spec import pad_to_spec
 
         for start in range(0, len(data), batch_size):
             rows = slice(start, start + batch_size)

@@ -225,7 +225,7 @@ def fit_recipe(recipe, out, *, data_path=None, progress: bool = True) -> dict:
 
     from edge_msa.data.emodb import load_emodb_augmented
     from edge_msa.data.mix import rescale
-    from edge_msa.train.recipe import SCALE, build_model, load_parts, modalities, validate
+    from edge_msa.train.recipe import SCALE, build_model, load_parts, modalities, validate_parts
     from edge_msa.train.run import save_run
 
     cfg = recipe.experts
@@ -258,7 +258,7 @@ def fit_recipe(recipe, out, *, data_path=None, progress: bool = True) -> dict:
         model.expert_error.copy_(torch.tensor(errors))
     valid = {n: s["valid"] for n, s in splits.items()}
     tests = {n: s["test"] for n, s in splits.items() if "test" in s and len(s["test"])}
-    result = {"valid": validate(model, valid), "test": validate(model, tests), "fit": report,
+    result = {"valid": validate_parts(model, valid), "test": validate_parts(model, tests), "fit": report,
               "selected": {"epoch": None, "by": "closed-form fit; ridge alpha and C by validation"}}
     config = {
         "scale": SCALE,

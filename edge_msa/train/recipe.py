@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from pydantic import Field, model_validator
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from edge_msa.data.batch import MSAData
 from edge_msa.data.mix import MixPart, mixed_batches, rescale, rows_per_epoch
@@ -217,20 +216,15 @@ def teacher_scores(teacher_dir: str | Path, parts: dict[str, MSAData]) -> dict[s
             for n, d in parts.items() if float(d.text_mask.sum()) > 0}
 
 
-def _progress(disable: bool) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), TextColumn("{task.fields[status]}"), disable=disable)
-
-
-def validate(model: MSAModel, data: dict[str, MSAData]) -> dict[str, dict[str, float]]:
+def validate_parts(model: MSAModel, data: dict[str, MSAData]) -> dict[str, dict[str, float]]:
     return {n: msa_metrics(d.labels, _predict_sorted(model, d), SCALE) for n, d in data.items()}
 
 
 def train_recipe(recipe: TrainRecipe, out: str | Path, *, data_path: str | Path | None = None,
                  progress: bool = True) -> dict:
     """Train the recipe's model on its mix; write the run folder `out`; return its metrics."""
+    from edge_msa.train.fit import Optim, fit, seed_everything
     from edge_msa.train.run import save_run
-    from edge_msa.train.trainer import _is_better, _optimizer, after_training, seed_everything, warmup_cosine
 
     if recipe.experts is not None:
         from edge_msa.train.experts import fit_recipe
@@ -248,48 +242,36 @@ def train_recipe(recipe: TrainRecipe, out: str | Path, *, data_path: str | Path 
         teacher = teacher_scores(recipe.resolve_teacher(), {p.name: p.data for p in parts})
     rng = np.random.default_rng(recipe.seed)
     steps = sum(-(-c // cfg.batch_size) for c in rows_per_epoch(parts, recipe.data.rows_per_epoch))
-    optimizer = _optimizer(model, cfg.lr, cfg.weight_decay, cfg.text_lr)
-    factor = warmup_cosine(cfg.epochs * steps, cfg.warmup_frac)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-    best, best_state, best_epoch, history, status = None, None, 0, [], "valid -"
-    with _progress(not progress) as bar:
-        task = bar.add_task("train", total=cfg.epochs * steps, status=status)
-        for epoch in range(1, cfg.epochs + 1):
-            model.train()
-            losses = []
-            for i, idx in mixed_batches(parts, cfg.batch_size, recipe.data.rows_per_epoch, rng):
-                part = parts[i]
-                labels = torch.from_numpy(part.data.labels[idx])
-                inputs = trim_padding(part.data.inputs(idx))
-                # the family's own loss (lnln_lite/hme_lite add their auxiliary terms there)
-                loss, _ = model.training_loss(inputs, labels)
-                if part.name in teacher:  # MMSLF's prediction term; EmoDB rows: labels only
-                    target = torch.from_numpy(teacher[part.name][idx])
-                    score, _ = model(*inputs)
-                    loss = loss + recipe.distill.prediction * (score - target).abs().mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                optimizer.step()
-                schedule.step()
-                losses.append(float(loss.detach()))
-                bar.update(task, advance=1, description=f"epoch {epoch}/{cfg.epochs}",
-                           status=f"loss {np.mean(losses[-50:]):.3f} | {status}")
-            metrics = validate(model, valid)
-            mean_corr = float(np.mean([m["corr"] for m in metrics.values()]))
-            history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "valid": metrics,
-                            "mean_corr": mean_corr})
-            status = f"valid mean r {mean_corr:.3f} (epoch {epoch})"
-            if _is_better(mean_corr, best, "corr"):
-                best, best_epoch = mean_corr, epoch
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(best_state)
-    hooks = after_training(model, MSAData.concat([p.data for p in parts]))
-    model.eval()
+
+    def step_loss(batch: tuple[int, np.ndarray]):
+        i, idx = batch
+        part = parts[i]
+        labels = torch.from_numpy(part.data.labels[idx])
+        inputs = trim_padding(part.data.inputs(idx))
+        # the family's own loss (lnln_lite/hme_lite add their auxiliary terms there)
+        loss, _ = model.training_loss(inputs, labels)
+        if part.name in teacher:  # MMSLF's prediction term; EmoDB rows: labels only
+            target = torch.from_numpy(teacher[part.name][idx])
+            score, _ = model(*inputs)
+            loss = loss + recipe.distill.prediction * (score - target).abs().mean()
+        return loss, {"loss": float(loss.detach())}
+
+    def validate():
+        metrics = validate_parts(model, valid)
+        mean_corr = float(np.mean([m["corr"] for m in metrics.values()]))
+        return mean_corr, {"valid": metrics, "mean_corr": mean_corr}
+
+    def epoch_batches(_epoch: int):
+        return mixed_batches(parts, cfg.batch_size, recipe.data.rows_per_epoch, rng)
+
+    outcome = fit(model, epoch_batches, steps, step_loss, validate, epochs=cfg.epochs, select="mean r",
+                  optim=Optim(cfg.lr, cfg.text_lr, cfg.weight_decay, cfg.warmup_frac, cfg.grad_clip),
+                  hook_data=MSAData.concat([p.data for p in parts]), progress=progress)
+    best_epoch, history = outcome.best_epoch, outcome.history
     tests = {n: s["test"] for n, s in splits.items() if "test" in s and len(s["test"])}
-    result = {"valid": history[best_epoch - 1]["valid"], "test": validate(model, tests),
+    result = {"valid": outcome.final["valid"], "test": validate_parts(model, tests),
               "selected": {"epoch": best_epoch, "by": "mean valid corr over parts"}, "history": history,
-              **hooks}
+              **outcome.hooks}
     parity = recipe.export.parity_dataset if recipe.export else recipe.data.parts[0].dataset
     config = {
         "scale": SCALE,

@@ -4,7 +4,8 @@
     score, uncertainty = backend.predict(inputs)                   # that runs on this machine
 
 `inputs` is the model's forward tuple as numpy arrays in `INPUT_NAMES` order, batch first, time
-axes at the bundle's static lengths (the spec's max_len; `pad_to_spec` pads shorter windows).
+axes at the bundle's static lengths (the spec's max_len; `edge_msa.features.spec.pad_to_spec`
+pads shorter windows).
 Bundles are exported at batch 1: a batch of B rows runs as B calls.
 """
 
@@ -65,19 +66,8 @@ class Backend(ABC):
             if a.ndim == 0 or a.shape[1:] != shape or a.shape[0] != batch or batch == 0:
                 raise UserError(f"input {name!r} has shape {a.shape}; this bundle takes "
                                 f"[{batch or 'B'}, {', '.join(map(str, shape))}] (pad windows to the spec's "
-                                "max_len: edge_msa.runtime.backends.pad_to_spec)")
+                                "max_len: edge_msa.features.spec.pad_to_spec)")
         return arrays
-
-
-def pad_to_spec(inputs: tuple[np.ndarray, ...], spec: FeatureSpec) -> tuple[np.ndarray, ...]:
-    """Zero-pad (mask 0) or cut each modality's time axis to the spec's max_len."""
-    out = []
-    for i, modality in enumerate((spec.text, spec.audio, spec.vision)):
-        for a in inputs[2 * i : 2 * i + 2]:
-            a = np.asarray(a)[:, : modality.max_len]
-            pad = [(0, 0), (0, modality.max_len - a.shape[1])] + [(0, 0)] * (a.ndim - 2)
-            out.append(np.pad(a, pad))
-    return tuple(out)
 
 
 def backend_class(name: str) -> type[Backend]:
