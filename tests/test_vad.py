@@ -133,3 +133,12 @@ def test_min_speech_drops_short_bursts():
 def test_bad_config_is_a_user_error(bad):
     with pytest.raises(UserError):
         VADConfig(**bad)
+
+
+def test_runtime_config_and_segmenter_share_one_set_of_defaults():
+    from dataclasses import asdict
+
+    from edge_msa.runtime.config import RuntimeConfig
+
+    segmenter = asdict(VADConfig())
+    assert RuntimeConfig().vad.model_dump() == {k: v for k, v in segmenter.items() if k != "neg_threshold"}

@@ -21,34 +21,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from edge_msa.errors import UserError
 from edge_msa.features.spec import FeatureSpec
-from edge_msa.user_files import validated
+from edge_msa.user_files import StrictModel, validated
 
 FORMAT_VERSION = 2  # 2: the voice front-end (role "frontend", `frontend`) and INPUTS.md
 MANIFEST = "manifest.json"
 Role = Literal["model", "reference", "tokenizer", "script", "frontend", "doc"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TensorInfo(_Strict):
+class TensorInfo(StrictModel):
     name: str
     shape: list[int]
     dtype: str
 
 
-class FileInfo(_Strict):
+class FileInfo(StrictModel):
     sha256: str
     bytes: int
     role: Role
 
 
-class Manifest(_Strict):
+class Manifest(StrictModel):
     format_version: int = FORMAT_VERSION
     name: str  # the recipe's name
     created: str  # ISO time

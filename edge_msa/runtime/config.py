@@ -13,6 +13,7 @@ from pydantic import Field
 
 from edge_msa.errors import UserError
 from edge_msa.recipe_folders import find_named, is_path
+from edge_msa.runtime.perception.vad import VADConfig
 from edge_msa.user_files import StrictModel as _Strict
 from edge_msa.user_files import read_yaml, validated
 
@@ -29,12 +30,16 @@ class MicConfig(_Strict):
     block_s: float = Field(0.032, gt=0, le=0.5)
 
 
+_VAD = VADConfig()  # the segmenter's own defaults: one place for them
+
+
 class VadConfig(_Strict):
-    threshold: float = Field(0.5, gt=0, lt=1)
-    min_speech_s: float = Field(0.25, ge=0)
-    min_silence_s: float = Field(0.3, ge=0)
-    speech_pad_s: float = Field(0.03, ge=0)
-    max_utterance_s: float = Field(6.0, gt=0, description="longer speech is cut (at most one model window)")
+    threshold: float = Field(_VAD.threshold, gt=0, lt=1)
+    min_speech_s: float = Field(_VAD.min_speech_s, ge=0)
+    min_silence_s: float = Field(_VAD.min_silence_s, ge=0)
+    speech_pad_s: float = Field(_VAD.speech_pad_s, ge=0)
+    max_utterance_s: float = Field(_VAD.max_utterance_s, gt=0,
+                                   description="longer speech is cut (at most one model window)")
 
 
 class AsrConfig(_Strict):

@@ -49,7 +49,7 @@ class VADConfig:
     min_speech_s: float = 0.25
     min_silence_s: float = 0.3
     speech_pad_s: float = 0.03
-    max_utterance_s: float = 10.0
+    max_utterance_s: float = 6.0  # the live model window (runtime/default.yaml): one utterance, one window
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
