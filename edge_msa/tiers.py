@@ -19,11 +19,12 @@ LEAN_FORMAT = "onnx-int8"  # runs with onnxruntime, a core requirement
 
 
 def default_format(tier: str) -> str:
-    """The bundle a bare tier name means: ExecuTorch int8, else the tier's ONNX int8 when the
-    executorch runtime is missing and the tier has one."""
-    from edge_msa.extras import missing_extra
+    """The bundle a bare tier name means: ExecuTorch int8, else the tier's ONNX int8 when no
+    ExecuTorch runtime is installed and the tier has one."""
+    from edge_msa.runtime.backends import backend_class
 
-    if missing_extra("executorch") is None or not (ASSETS / tier / LEAN_FORMAT / "manifest.json").is_file():
+    executorch = backend_class("executorch").unavailable() is None
+    if executorch or not (ASSETS / tier / LEAN_FORMAT / "manifest.json").is_file():
         return DEFAULT_FORMAT
     return LEAN_FORMAT
 
