@@ -167,10 +167,13 @@ def to_markdown(results: list[dict], refs: dict, meta: dict) -> str:
                  pair(refs["speech"].get(name)), "-", "-", pair(refs["domains_text"].get(name)),
                  pair(refs["domains_speakers"].get(name))]
         lines.append(" | ".join(cells) + " |")
-    lines += ["", "| family (preset) | ExecuTorch int8 .pte MB | int8 ms (1 thread) | eager ms (1 thread) "
-              "| int8 parity on EmoDB valid (max abs diff, MAE change) |", "|---|---|---|---|---|"]
-    for r in results:
-        d = r.get("deploy") or {"error": r.get("crashed", "not run")}
+    deployed = [r for r in results if "deploy" in r]
+    if deployed:
+        lines += ["", "| family (preset) | ExecuTorch int8 .pte MB | int8 ms (1 thread) | eager ms "
+                  "(1 thread) | int8 parity on EmoDB valid (max abs diff, MAE change) |",
+                  "|---|---|---|---|---|"]
+    for r in deployed:
+        d = r["deploy"]
         if "error" in d:
             lines.append(f"| {r['model']} | export failed: {d['error'][:120]} | - | - | - |")
             continue
@@ -196,12 +199,16 @@ def main(argv: list[str] | None = None) -> None:
                                                               "held-out rows per leave-one-domain-out fold")
     p.add_argument("--calls", type=int, default=30, help="timed batch-1 calls per variant")
     p.add_argument("--skip-deploy", action="store_true", help="quality columns only (no export, no timing)")
+    p.add_argument("--merge", type=Path, nargs="+", default=None,
+                   help="only merge the --json files of earlier runs (families run in parallel)")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--markdown", type=Path, default=None)
     args = p.parse_args(argv)
     for path in (args.json, args.markdown):
         if path is not None and path.exists():
             raise SystemExit(f"{path} exists: remove it first (results are never overwritten silently)")
+    if args.merge:
+        return merge(args.merge, args)
     args.datasets = {"text": "vader", "speech": "emodb"}
     load_before, t0 = os.getloadavg(), time.perf_counter()
     data = {kind: corpus(name, args.data, args) for kind, name in args.datasets.items()}
@@ -227,6 +234,24 @@ def main(argv: list[str] | None = None) -> None:
                 results[-1]["crashed"] = f"{type(e).__name__}: {str(e)[:300]}"
                 save()
     print(to_markdown(results, refs, summary(data, folds, load_before, t0, argv)))
+
+
+def merge(paths: list[Path], args) -> None:
+    """One table from several runs' JSON; they must share the rows (same options), so the references match."""
+    runs = [json.loads(p.read_text()) for p in paths]
+    if any(r["sizes"] != runs[0]["sizes"] or r["references"] != runs[0]["references"] for r in runs):
+        raise SystemExit("these runs did not score the same rows: they cannot share one table")
+    meta = {**runs[0], "command": "; ".join(r["command"] for r in runs),
+            "load_before": [r["load_before"] for r in runs], "load_after": [r["load_after"] for r in runs],
+            "minutes": max(r["minutes"] for r in runs)}
+    results = [x for r in runs for x in r["results"]]
+    table = to_markdown(results, runs[0]["references"], meta)
+    print(table)
+    if args.markdown:
+        args.markdown.write_text(table)
+    if args.json:
+        args.json.write_text(json.dumps({**meta, "references": runs[0]["references"], "results": results,
+                                         "merged": [str(p) for p in paths]}, indent=2) + "\n")
 
 
 def summary(data: dict, folds: dict, load_before: tuple, t0: float, argv: list[str] | None) -> dict:
