@@ -83,3 +83,14 @@ def test_corr_is_zero_for_constant_predictions_and_nan_when_all_labels_are_zero(
 def test_bad_input_is_a_user_error(args):
     with pytest.raises(UserError):
         msa_metrics(*args)
+
+
+def test_a_constant_prediction_with_float32_jitter_has_no_correlation():
+    from edge_msa.train.metrics import pearson
+
+    rng = np.random.default_rng(0)
+    labels = rng.normal(size=200)
+    # one value, as a float32 model returns it over batches: it differs only in the last bits
+    jitter = (-0.466 + rng.integers(-3, 4, size=200) * 3e-8 + labels * 1e-8).astype(np.float64)
+    assert pearson(labels, jitter) == 0.0  # the formula alone says 0.09 from the last bits
+    assert pearson(labels, labels * 2 + 1) == pytest.approx(1.0)

@@ -48,12 +48,19 @@ def weighted_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(total / len(y_true))
 
 
+def _constant(x: np.ndarray) -> bool:
+    """No spread beyond float32 rounding: a model that predicts one value gives ~1e-9 jitter, and a
+    correlation computed from that jitter is noise, not a relation."""
+    return bool(np.ptp(x) <= 1e-6 * (1.0 + np.max(np.abs(x)))) if len(x) else True
+
+
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation; 0.0 when either side is constant (no linear relation to measure)."""
-    a = np.asarray(a, np.float64) - np.mean(a)
-    b = np.asarray(b, np.float64) - np.mean(b)
-    denom = np.sqrt(np.sum(a * a) * np.sum(b * b))
-    return float(np.sum(a * b) / denom) if denom > 0 else 0.0
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if _constant(a) or _constant(b):
+        return 0.0
+    a, b = a - np.mean(a), b - np.mean(b)
+    return float(np.sum(a * b) / np.sqrt(np.sum(a * a) * np.sum(b * b)))
 
 
 def _accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
