@@ -23,8 +23,9 @@ import sys
 import time
 from pathlib import Path
 
+from edge_msa.features.media import demo_clip_path
 from edge_msa.runtime.config import RuntimeConfig
-from edge_msa.runtime.launch import build_pipeline, build_sensors, demo_clip_path, open_bundle
+from edge_msa.runtime.launch import build_pipeline, build_sensors, open_bundle
 
 # What the page's script does, in a separate process (stdlib only): prints what it received.
 CLIENT = r"""

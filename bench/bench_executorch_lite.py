@@ -18,7 +18,7 @@ import numpy as np
 from edge_msa.data.datasets import load_dataset
 from edge_msa.export.bundle import load_bundle
 from edge_msa.runtime.backends import load_backend
-from edge_msa.tiers import ASSETS
+from edge_msa.runtime.tiers import ASSETS
 from edge_msa.train.evaluate import predict
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

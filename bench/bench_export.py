@@ -26,13 +26,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edge_msa.data.samples import held_out_slice, run_data_source, spec_arrays
 from edge_msa.errors import UserError
-from edge_msa.export.data import held_out_slice, run_data_source, spec_arrays
-from edge_msa.export.pipeline import export_run
 from edge_msa.export.recipes import load_export_recipe
 from edge_msa.models import create_model, list_models
 from edge_msa.runtime.backends import load_backend
 from edge_msa.train.run import load_run, save_run
+from edge_msa.workflows.export_run import export_run
 
 RECIPES = ("android-xnnpack-fp32", "android-xnnpack-int8", "android-xnnpack-int8-dynamic", "onnx-cpu-fp32",
            "onnx-cpu-int8")

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from edge_msa.features.face import FEATURE_NAMES, FaceFeaturizer
+from edge_msa.features.media import iter_video_frames
 from edge_msa.runtime.demo_clip import ORDER, SOURCE
-from edge_msa.runtime.media import iter_video_frames
 
 SMILE = [FEATURE_NAMES.index(n) for n in ("mouthSmileLeft", "mouthSmileRight")]
 BROW = [FEATURE_NAMES.index(n) for n in ("browDownLeft", "browDownRight")]

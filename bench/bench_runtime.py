@@ -32,8 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_msa.features.media import demo_clip_path
 from edge_msa.runtime.config import RuntimeConfig
-from edge_msa.runtime.launch import build_pipeline, build_sensors, demo_clip_path, open_bundle
+from edge_msa.runtime.launch import build_pipeline, build_sensors, open_bundle
 from edge_msa.runtime.sinks.jsonl import read_jsonl
 
 CLOCK_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")

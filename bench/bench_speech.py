@@ -18,7 +18,7 @@ import numpy as np
 
 from edge_msa.data.emodb import FILE_NAME, SPLITS, find_wav_folder
 from edge_msa.features import audio as A
-from edge_msa.runtime.media import read_audio
+from edge_msa.features.media import read_audio
 from edge_msa.runtime.perception.asr import (
     PocketsphinxASR,
     read_sphinx_transcription,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_msa.runtime.media import read_audio
+from edge_msa.features.media import read_audio
 from edge_msa.runtime.perception.vad import SAMPLE_RATE, WINDOW, SileroVAD, VoiceActivity
 
 SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech" / "librivox"

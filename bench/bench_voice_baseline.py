@@ -34,10 +34,10 @@ from edge_msa.data.augment import augment
 from edge_msa.data.batch import MSAData
 from edge_msa.data.emodb import _build, load_emodb, split_files
 from edge_msa.features.audio import SAMPLE_RATE, AudioFeaturizer
+from edge_msa.features.media import read_audio
 from edge_msa.features.spec import LIVE
 from edge_msa.runtime.backends import load_backend
 from edge_msa.runtime.launch import ASSETS
-from edge_msa.runtime.media import read_audio
 from edge_msa.train.evaluate import predict
 
 MEL_BANDS = 40

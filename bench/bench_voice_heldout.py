@@ -32,9 +32,8 @@ from bench_voice_baseline import fit_baseline, valence_metrics
 
 from edge_msa.data.emodb import load_emodb
 from edge_msa.features.audio import SAMPLE_RATE, AudioFeaturizer
+from edge_msa.features.media import demo_clip_path, read_audio
 from edge_msa.features.spec import LIVE
-from edge_msa.runtime.launch import demo_clip_path
-from edge_msa.runtime.media import read_audio
 
 VALENCE_WORDS = {"positive": 1.0, "neutral": 0.0, "negative": -1.0}
 

@@ -17,12 +17,12 @@ import pytest
 import torch
 import yaml
 
-from edge_msa.export.data import DataSource, held_out_slice, spec_arrays
-from edge_msa.export.pipeline import export_run
+from edge_msa.data.samples import DataSource, held_out_slice, spec_arrays
 from edge_msa.export.recipes import ExportRecipe, load_export_recipe
 from edge_msa.features.spec import LIVE
 from edge_msa.models import create_model
 from edge_msa.train.trainer import train
+from edge_msa.workflows.export_run import export_run
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ROOT = Path(tempfile.mkdtemp(prefix="edge-msa-export-tests-"))

@@ -17,9 +17,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from edge_msa.features.media import demo_clip_path
 from edge_msa.features.spec import LIVE
 from edge_msa.runtime.config import RuntimeConfig
-from edge_msa.runtime.launch import demo_clip_path
 from edge_msa.runtime.perception.asr import ASRError, PocketsphinxASR
 from edge_msa.runtime.pipeline import Pipeline, Sensors
 from edge_msa.runtime.sinks.jsonl import read_jsonl
@@ -31,7 +31,7 @@ AUDIO_FILES = {".wav": ("wav", "pcm_s16le"), ".flac": ("flac", "flac"), ".mp3": 
 
 def decode_demo(until_s: float) -> tuple[list[np.ndarray], float, np.ndarray]:
     """(BGR frames, fps, 16 kHz mono audio) of the first `until_s` seconds of the demo clip."""
-    from edge_msa.runtime import media
+    from edge_msa.features import media
 
     info = media.probe(demo_clip_path())
     frames = [img for t, img in media.iter_video_frames(demo_clip_path()) if t < until_s]
@@ -74,9 +74,9 @@ def tiny_bundle() -> Path:
     """A real int8 ONNX bundle of a tiny (untrained) live-spec model, exported once per test session."""
     import torch
 
-    from edge_msa.export.pipeline import export_run
     from edge_msa.models import create_model
     from edge_msa.train.run import save_run
+    from edge_msa.workflows.export_run import export_run
 
     root = Path(tempfile.mkdtemp(prefix="edge-msa-runtime-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)

@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_msa.runtime.media import read_audio
+from edge_msa.features.media import read_audio
 from edge_msa.runtime.perception.asr import (
     ASREngine,
     ASRError,

@@ -3,8 +3,8 @@ uncapped decoder, on the five LibriVox clips with exact transcripts."""
 
 from pathlib import Path
 
+from edge_msa.features.media import read_audio
 from edge_msa.runtime.config import RuntimeConfig
-from edge_msa.runtime.media import read_audio
 from edge_msa.runtime.perception.asr import (
     PocketsphinxASR,
     read_sphinx_transcription,

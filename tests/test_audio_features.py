@@ -3,8 +3,8 @@ import pytest
 
 from edge_msa.errors import UserError
 from edge_msa.features import audio as A
+from edge_msa.features.media import read_audio
 from edge_msa.features.spec import LIVE
-from edge_msa.runtime.media import read_audio
 
 SR = A.SAMPLE_RATE
 CLIP = "tests/data/librivox/sense_and_sensibility_01_austen_64kb-0880.wav"

@@ -48,7 +48,7 @@ def test_train_then_eval_reproduces_the_run_metrics(run_dir, tmp_path, capsys):
 
 def test_eval_bundle_matches_the_eager_run(run_dir, tmp_path):
     # a real fp32 ONNX export of the run, scored through onnxruntime: same split, same numbers
-    from edge_msa.export.pipeline import export_run
+    from edge_msa.workflows.export_run import export_run
 
     export_run(run_dir, "onnx-cpu-fp32", tmp_path / "bundle", progress=False)
     eager, exported = tmp_path / "eager.json", tmp_path / "exported.json"

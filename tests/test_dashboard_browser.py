@@ -17,7 +17,7 @@ import pytest
 from browser_helpers import Chromium, find_chromium
 from runtime_helpers import tiny_bundle
 
-from edge_msa.runtime.launch import demo_clip_path
+from edge_msa.features.media import demo_clip_path
 from edge_msa.runtime.sinks.jsonl import read_jsonl
 
 TOKEN = "browser-test-token"

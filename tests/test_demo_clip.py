@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from edge_msa.errors import UserError
+from edge_msa.features.media import iter_video_frames, probe, read_audio
 from edge_msa.runtime.demo_clip import ORDER, PAUSE_S, SOURCE, build_demo_clip
-from edge_msa.runtime.media import iter_video_frames, probe, read_audio
 
 DEMO = Path(__file__).resolve().parents[1] / "edge_msa" / "assets" / "demo"
 CLIP = DEMO / "crema_d_1001_six_emotions.mp4"

@@ -7,8 +7,8 @@ import pytest
 from edge_msa.data.emodb import FILE_NAME, VALENCE, load_emodb, split_files
 from edge_msa.errors import UserError
 from edge_msa.features.audio import AudioFeaturizer
+from edge_msa.features.media import read_audio
 from edge_msa.features.spec import LIVE, MOSI_BERT, ModalitySpec
-from edge_msa.runtime.media import read_audio
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MALE = {"03", "10", "11", "12", "15"}

@@ -13,10 +13,10 @@ from onnx import TensorProto, helper, numpy_helper
 from edge_msa.errors import UserError
 from edge_msa.export.bundle import load_bundle
 from edge_msa.export.parity import eager_outputs
-from edge_msa.export.pipeline import export_run
 from edge_msa.export.tensorrt import lint_onnx
 from edge_msa.runtime.backends import load_backend
 from edge_msa.train.run import load_run
+from edge_msa.workflows.export_run import export_run
 
 RECIPES = ("onnx-cpu-fp32", "onnx-cpu-int8", "jetson-trt-fp16", "jetson-trt-int8")
 

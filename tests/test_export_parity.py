@@ -8,12 +8,12 @@ from export_helpers import calibration_recipe, recipe, source, trained_run
 
 from edge_msa.errors import UserError
 from edge_msa.export.parity import compare
-from edge_msa.export.pipeline import export_run
 from edge_msa.export.recipes import load_calibration_recipe
 from edge_msa.features.spec import LIVE
 from edge_msa.features.text import UNK_ID
 from edge_msa.models.base import INPUT_NAMES
 from edge_msa.quantize.calibration import build_calibration_set, load_calibration, save_calibration
+from edge_msa.workflows.export_run import export_run
 
 
 def test_int8_parity_is_the_metric_change():

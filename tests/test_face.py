@@ -10,7 +10,7 @@ from edge_msa.errors import UserError
 from edge_msa.features.face import DIM, FEATURE_NAMES, FaceFeaturizer
 from edge_msa.features.face_models import ASSET_DIR, GEOMETRY, TASK_FILE, load_task
 from edge_msa.features.face_pose import HeadPose, _parse_geometry
-from edge_msa.runtime.media import iter_video_frames
+from edge_msa.features.media import iter_video_frames
 
 DEMO = ASSET_DIR.parent / "demo"
 FRAMES_PER_SEGMENT = 5

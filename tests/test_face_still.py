@@ -9,9 +9,9 @@ import pytest
 
 from edge_msa.errors import UserError
 from edge_msa.features.face import FaceFeaturizer
+from edge_msa.features.media import iter_video_frames
 from edge_msa.runtime.config import RuntimeConfig
 from edge_msa.runtime.demo_clip import ORDER, SOURCE
-from edge_msa.runtime.media import iter_video_frames
 
 SAMPLE = Path("../shared/data/crema-d-sample")
 RATE_HZ = 10.0

@@ -18,8 +18,7 @@ from edge_msa.export.inputs_doc import INPUTS_MD, inputs_markdown
 from edge_msa.features import audio as A
 from edge_msa.features.audio_graph import frontend_frames
 from edge_msa.features.face import FEATURE_NAMES
-from edge_msa.runtime.launch import demo_clip_path
-from edge_msa.runtime.media import read_audio
+from edge_msa.features.media import demo_clip_path, read_audio
 from edge_msa.runtime.sinks.jsonl import read_jsonl
 
 LIBRIVOX = sorted(Path("tests/data/librivox").glob("*.wav"))
@@ -151,10 +150,10 @@ def test_eval_emodb_with_the_bundle_frontend(tmp_path, capsys):
 def test_executorch_bundle_ships_the_pte_frontend(tmp_path):
     import torch
 
-    from edge_msa.export.pipeline import export_run
     from edge_msa.features.spec import LIVE
     from edge_msa.models import create_model
     from edge_msa.train.run import save_run
+    from edge_msa.workflows.export_run import export_run
 
     torch.manual_seed(0)
     save_run(tmp_path / "run", create_model("mean_pool_mlp-tiny", LIVE), {"data": {"dataset": "synthetic"}})
@@ -172,10 +171,10 @@ def test_frontend_refused_for_other_audio_kinds(tmp_path):
     import torch
 
     from edge_msa.errors import UserError
-    from edge_msa.export.pipeline import export_run
     from edge_msa.features.spec import MOSI_BERT
     from edge_msa.models import create_model
     from edge_msa.train.run import save_run
+    from edge_msa.workflows.export_run import export_run
 
     torch.manual_seed(0)
     save_run(tmp_path / "run", create_model("mean_pool_mlp-tiny", MOSI_BERT),

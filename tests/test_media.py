@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from edge_msa.errors import UserError
-from edge_msa.runtime import media
+from edge_msa.features import media
 
 CREMA = Path(__file__).resolve().parents[2] / "shared" / "data" / "crema-d-sample" / "1001_DFA_HAP_XX.flv"
 

@@ -15,9 +15,9 @@ import pytest
 
 from edge_msa.cli import main
 from edge_msa.data.media_dataset import load_media, read_meta
-from edge_msa.data.media_extract import FileJob, extract_job
+from edge_msa.features import media
 from edge_msa.features.spec import LIVE
-from edge_msa.runtime import media
+from edge_msa.workflows.extract_media import FileJob, extract_job
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 EMODB = SHARED / "emodb" / "wav"
@@ -134,7 +134,7 @@ def test_bad_files_are_reported_and_skipped_the_rest_extracted_and_cached(tmp_pa
 
 
 def test_an_interrupted_extract_resumes_from_the_files_it_finished(tmp_path, capsys, monkeypatch):
-    import edge_msa.data.media_dataset as media_dataset
+    import edge_msa.workflows.extract_dataset as extract_dataset
 
     rows = [[EMODB / name, 0, 2.0, name[5], "", name[:2], split] for name, split in EMODB_ROWS[:4]]
     manifest = write_manifest(tmp_path / "m.csv", rows)
@@ -146,7 +146,7 @@ def test_an_interrupted_extract_resumes_from_the_files_it_finished(tmp_path, cap
             raise KeyboardInterrupt  # Ctrl-C while the third file is extracted
         return extract_job(job)
 
-    monkeypatch.setattr(media_dataset, "extract_job", interrupted)
+    monkeypatch.setattr(extract_dataset, "extract_job", interrupted)
     assert main(["data", "extract", str(manifest), "--out", str(tmp_path / "ds"), "--no-asr"]) == 130
     assert not (tmp_path / "ds").exists()  # nothing half-written
     monkeypatch.undo()

@@ -18,8 +18,8 @@ import pytest
 from runtime_helpers import run_pipeline, tiny_backend
 
 from edge_msa.features.audio import SAMPLE_RATE
+from edge_msa.features.media import read_audio
 from edge_msa.features.spec import LIVE
-from edge_msa.runtime.media import read_audio
 from edge_msa.runtime.pipeline import Sensors
 from edge_msa.runtime.sources.base import AudioChunk, VideoFrame
 

@@ -23,11 +23,12 @@ from runtime_helpers import (
 )
 
 from edge_msa.errors import UserError
+from edge_msa.features import media
 from edge_msa.features.audio import resample
+from edge_msa.features.media import demo_clip_path
 from edge_msa.features.spec import LIVE, MODALITIES
-from edge_msa.runtime import media
 from edge_msa.runtime.config import RuntimeConfig
-from edge_msa.runtime.launch import build_sensors, demo_clip_path
+from edge_msa.runtime.launch import build_sensors
 from edge_msa.runtime.pipeline import Sensors
 from edge_msa.runtime.scheduler import FusionScheduler, WindowRequest, only
 from edge_msa.runtime.sources.media_file import FileAudioSource, FileVideoSource

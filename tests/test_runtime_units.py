@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from edge_msa.errors import UserError
-from edge_msa.features.spec import LIVE, FeatureSpec, ModalitySpec
-from edge_msa.runtime import media
+from edge_msa.features import media
+from edge_msa.features.spec import LIVE, FeatureSpec, ModalitySpec, check_live_spec
 from edge_msa.runtime.clock import Clock
 from edge_msa.runtime.config import RuntimeConfig, load_config
 from edge_msa.runtime.events import Evidence, SentimentEvent, label_for
 from edge_msa.runtime.health import Backoff, HealthMonitor
-from edge_msa.runtime.scheduler import check_live_spec, only
+from edge_msa.runtime.scheduler import only
 from edge_msa.runtime.sinks.http import HttpSink
 from edge_msa.runtime.sinks.jsonl import JsonlSink, read_jsonl
 from edge_msa.runtime.sinks.overlay import OverlaySink, draw_overlay

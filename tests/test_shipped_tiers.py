@@ -16,7 +16,7 @@ from edge_msa.features.face import FEATURE_NAMES
 from edge_msa.features.text import tokenize
 from edge_msa.runtime.backends import backend_class, load_backend
 from edge_msa.runtime.launch import default_bundle_path, open_bundle
-from edge_msa.tiers import ASSETS, TIERS, resolve_bundle, tier_bundles
+from edge_msa.runtime.tiers import ASSETS, TIERS, resolve_bundle, tier_bundles
 from edge_msa.train.recipe import load_train_recipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "export"

@@ -12,7 +12,7 @@ import pytest
 
 from edge_msa.errors import UserError
 from edge_msa.features.text import WordPieceTokenizer, bundle_tokenizer, tokenize
-from edge_msa.tiers import ASSETS, tier_bundles
+from edge_msa.runtime.tiers import ASSETS, tier_bundles
 
 VADER = Path(__file__).resolve().parents[2] / "shared" / "data" / "vader_icwsm2014"
 TRICKY = ["", "   ", "Naïve CAFÉ déjà-vu!!", "don't... can't -- won't?", "日本語のテキスト and emoji 😀",
@@ -43,7 +43,7 @@ def test_bundle_tokenizer_matches_transformers(tier):
 NO_TORCH = """
 import sys
 from edge_msa.features.text import bundle_tokenizer
-from edge_msa.tiers import ASSETS
+from edge_msa.runtime.tiers import ASSETS
 ids, _ = bundle_tokenizer(ASSETS / "default" / "onnx-int8").encode(["great film"], 6)
 print(ids.tolist(), "torch" in sys.modules, "transformers" in sys.modules)
 """

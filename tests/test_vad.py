@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edge_msa.errors import UserError
-from edge_msa.runtime.media import read_audio
+from edge_msa.features.media import read_audio
 from edge_msa.runtime.perception import vad as vad_module
 from edge_msa.runtime.perception.vad import VADConfig, VoiceActivity, silero_onnx_path, speech_segments
 
@@ -55,7 +55,7 @@ def test_a_changed_model_file_is_refused(tmp_path, monkeypatch):
 TORCH_PARITY = """
 import numpy as np, torch
 from silero_vad import load_silero_vad
-from edge_msa.runtime.media import read_audio
+from edge_msa.features.media import read_audio
 from edge_msa.runtime.perception.vad import WINDOW, SileroVAD
 wave = read_audio({path!r})
 ours, theirs = SileroVAD(), load_silero_vad()

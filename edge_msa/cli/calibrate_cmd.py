@@ -39,7 +39,7 @@ def calibrate(
     """Build a calibration set with a recipe's sample count and missing-modality mix."""
     from rich.console import Console
 
-    from edge_msa.export.data import DataSource, run_data_source
+    from edge_msa.data.samples import DataSource, run_data_source
     from edge_msa.export.recipes import load_calibration_recipe
     from edge_msa.features.spec import FeatureSpec, get_spec
     from edge_msa.quantize.calibration import build_calibration_set, save_calibration

@@ -67,8 +67,8 @@ def extract(
     force: Annotated[bool, typer.Option("--force", help="Replace OUT if it is not empty.")] = False,
 ) -> None:
     """Extract live features (voice, face, transcript) of labelled recordings into a dataset."""
-    from edge_msa.data.media_jobs import check_engine
     from edge_msa.data.media_sources import read_corpus, read_manifest
+    from edge_msa.workflows.jobs import check_engine
 
     check_engine(engine, workers)
     if not source.exists():
@@ -79,7 +79,8 @@ def extract(
     clips = read_corpus(corpus, source) if corpus is not None else read_manifest(source)
 
     from edge_msa.cache import cache_dir
-    from edge_msa.data.media_dataset import REPORT, extract_dataset
+    from edge_msa.data.media_dataset import REPORT
+    from edge_msa.workflows.extract_dataset import extract_dataset
 
     meta = extract_dataset(clips, out, source=f"{corpus or 'manifest'}:{source}",
                            cache_dir=cache or cache_dir() / "media", workers=workers, engine=engine, asr=asr)

@@ -63,7 +63,7 @@ def bundle_voice(rows, files: list[Path], featurizer, max_len: int):
     import numpy as np
 
     from edge_msa.features.audio import SAMPLE_RATE
-    from edge_msa.runtime.media import read_audio
+    from edge_msa.features.media import read_audio
 
     if [f.stem for f in files] != list(rows.ids):
         raise UserError("the recordings do not match the dataset's rows; cannot recompute the voice features")
@@ -113,7 +113,7 @@ def evaluate_cmd(
         raise UserError("--batch-size must be at least 1")
     check_frontend(frontend)
     check_domain_options(protocol, domains, max_eval, missing, frontend)
-    from edge_msa.tiers import resolve_bundle
+    from edge_msa.runtime.tiers import resolve_bundle
 
     target = resolve_bundle(target)  # a shipped tier by name: default, nano, nano/onnx-int8
     if not target.is_dir():

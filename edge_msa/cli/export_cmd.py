@@ -74,7 +74,9 @@ def export(
     check_data_path(data)
     check_outputs({"--json": json_out}, folders={"--out": out}, force=force,
                   inputs={"RUN": run, "--recipe": Path(recipe), "--data": data, "--calibration": calibration})
-    from edge_msa.export.pipeline import export_run  # after the checks: it imports torch and the exporters
+    from edge_msa.workflows.export_run import (
+        export_run,  # after the checks: it imports torch and the exporters
+    )
 
     manifest = export_run(run, recipe, out, dataset=dataset, data=str(data) if data else None,
                           calibration=calibration, target=target, force=force, trust_pickle=trust_pickle)

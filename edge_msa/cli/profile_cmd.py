@@ -52,7 +52,7 @@ def profile_bundle_cmd(
 
     from edge_msa.profile.devices import default_devices_dir
     from edge_msa.profile.runner import profile_bundle
-    from edge_msa.tiers import resolve_bundle
+    from edge_msa.runtime.tiers import resolve_bundle
 
     bundle = resolve_bundle(bundle)
     profiles = sorted(Path(devices or default_devices_dir()).glob("*.yaml"))  # what it reads of --devices

@@ -192,8 +192,8 @@ def demo(
     force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
 ) -> None:
     """Run the whole pipeline on the bundled clip (one actor, six emotions); print and save the events."""
+    from edge_msa.features.media import demo_clip_path
     from edge_msa.runtime.config import RuntimeConfig
-    from edge_msa.runtime.launch import demo_clip_path
 
     cfg = RuntimeConfig().with_overrides(**{
         "sinks.jsonl": str(jsonl), "sinks.overlay": str(overlay) if overlay else None,

@@ -36,9 +36,9 @@ def score(
     force: Annotated[bool, typer.Option("--force", help="Replace OUT and the report if they exist.")] = False,
 ) -> None:
     """Score every recording of a folder or manifest with the live pipeline (as fast as possible)."""
-    from edge_msa.data.media_jobs import check_engine, run_files
     from edge_msa.data.media_sources import media_in_folder, read_manifest
-    from edge_msa.runtime.archive import bundle_once, jobs_of, score_job, write_report, write_rows
+    from edge_msa.workflows.jobs import check_engine, run_files
+    from edge_msa.workflows.score_archive import bundle_once, jobs_of, score_job, write_report, write_rows
 
     check_engine(engine, workers)
     if out.suffix.lower() not in SUFFIXES:

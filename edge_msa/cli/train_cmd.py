@@ -162,8 +162,9 @@ def train_from_recipe(recipe: Path, out: Path, data: Path | None, bundles: Path 
     """`--recipe`: the whole recipe (`edge_msa.train.recipe`), then its bundles when asked."""
     import json
 
-    from edge_msa.train.recipe import export_bundles, load_train_recipe, train_recipe
+    from edge_msa.train.recipe import load_train_recipe, train_recipe
     from edge_msa.train.sweep import print_metrics
+    from edge_msa.workflows.recipe_bundles import export_bundles
 
     check_data_path(data)
     config = load_train_recipe(recipe)

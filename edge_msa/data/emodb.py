@@ -44,10 +44,10 @@ from edge_msa.data import augment as augment_module
 from edge_msa.data.batch import MSAData
 from edge_msa.errors import UserError
 from edge_msa.features import audio as audio_features
+from edge_msa.features import media
 from edge_msa.features.audio import KIND, SAMPLE_RATE, AudioFeaturizer
+from edge_msa.features.media import read_audio
 from edge_msa.features.spec import FeatureSpec
-from edge_msa.runtime import media
-from edge_msa.runtime.media import read_audio
 
 VALENCE = {"F": 1.0, "N": 0.0, "W": -1.0, "E": -1.0, "A": -1.0, "T": -1.0, "L": -0.5}
 SPLITS = {"train": ("03", "10", "11", "08", "09", "13"), "valid": ("12", "14"), "test": ("15", "16")}

@@ -117,7 +117,7 @@ class PteFrontend:
 def speech_files(limit_per_folder: int = 8) -> list[Path]:
     """Real speech for parity: the packaged demo clip (always there), the LibriVox test clips and EmoDB
     files spread over its speakers (in a checkout next to the shared data)."""
-    from edge_msa.runtime.launch import demo_clip_path
+    from edge_msa.features.media import demo_clip_path
 
     files = [demo_clip_path()] if demo_clip_path().is_file() else []
     for folder in SPEECH:
@@ -129,7 +129,7 @@ def speech_files(limit_per_folder: int = 8) -> list[Path]:
 
 def measure_parity(run, files: list[Path]) -> dict:
     """Max abs difference of `run` (wave -> frames) to `AudioFeaturizer.offline` on `files`."""
-    from edge_msa.runtime.media import read_audio
+    from edge_msa.features.media import read_audio
 
     if not files:
         raise UserError("no speech for the front-end's parity check (the packaged demo clip is missing)")

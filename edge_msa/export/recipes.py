@@ -13,8 +13,8 @@ from typing import Literal, TypeVar
 
 from pydantic import Field, model_validator
 
-from edge_msa.data.missing import SUBSETS
 from edge_msa.errors import UserError
+from edge_msa.quantize.calibration import CalibrationRecipe
 from edge_msa.recipe_folders import find_named
 from edge_msa.user_files import StrictModel as _Strict
 from edge_msa.user_files import read_yaml, validated
@@ -107,36 +107,6 @@ class ExportRecipe(_Strict):
     @property
     def calibrated(self) -> bool:
         return self.quantization is not None and self.quantization.scheme in STATIC_SCHEMES
-
-
-class MissingCondition(_Strict):
-    share: float = Field(gt=0, le=1)  # fraction of the calibration samples in this condition
-    rate: float = Field(0.0, ge=0, le=1)  # LNLN drop: each token/frame lost with this probability
-    keep: str = "LAV"  # modalities present (edge_msa.data.missing.SUBSETS); the others are absent
-
-    @model_validator(mode="after")
-    def _subset(self) -> MissingCondition:
-        if self.keep not in SUBSETS:
-            raise ValueError(f"keep {self.keep!r} must be one of {SUBSETS}")
-        return self
-
-
-class CalibrationRecipe(_Strict):
-    name: str
-    description: str = ""
-    dataset: str | None = None  # None: the run's own dataset
-    path: str | None = None  # None: the run's (or the reader's default)
-    split: Literal["train", "valid", "test"] = "train"  # never the split parity is measured on
-    samples: int = Field(256, ge=1)
-    seed: int = 0
-    mix: list[MissingCondition] = Field(default_factory=lambda: [MissingCondition(share=1.0)])
-
-    @model_validator(mode="after")
-    def _shares(self) -> CalibrationRecipe:
-        total = sum(c.share for c in self.mix)
-        if not self.mix or abs(total - 1.0) > 1e-6:
-            raise ValueError(f"mix shares must add up to 1 (they add up to {total:g})")
-        return self
 
 
 Recipe = TypeVar("Recipe", ExportRecipe, CalibrationRecipe)

@@ -124,3 +124,14 @@ def pad_to_spec(inputs: tuple[np.ndarray, ...], spec: FeatureSpec) -> tuple[np.n
             pad = [(0, 0), (0, modality.max_len - a.shape[1])] + [(0, 0)] * (a.ndim - 2)
             out.append(np.pad(a, pad))
     return tuple(out)
+
+
+def check_live_spec(spec: FeatureSpec) -> None:
+    """The runtime produces LIVE's kinds only: refuse a bundle trained on anything else."""
+    for m in MODALITIES:
+        want, got = LIVE.modality(m), spec.modality(m)
+        if (got.kind, got.dim) != (want.kind, want.dim):
+            raise UserError(f"bundle's {m} features are {got.kind} ({got.dim}-d) but the live runtime "
+                            f"produces {want.kind} ({want.dim}-d): export a model trained on the live spec")
+        if m == "audio" and got.rate_hz != want.rate_hz:
+            raise UserError(f"bundle's audio runs at {got.rate_hz} Hz; live features are {want.rate_hz} Hz")

@@ -11,16 +11,49 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import Field, model_validator
 
 from edge_msa.data.batch import MSAData
-from edge_msa.data.missing import drop_modalities, lnln_drop
+from edge_msa.data.missing import SUBSETS, drop_modalities, lnln_drop
+from edge_msa.data.samples import DataSource, spec_arrays
 from edge_msa.errors import UserError
-from edge_msa.export.data import DataSource, spec_arrays
-from edge_msa.export.recipes import CalibrationRecipe
 from edge_msa.features.spec import FeatureSpec
 from edge_msa.models.base import INPUT_NAMES
+from edge_msa.user_files import StrictModel
+
+
+class MissingCondition(StrictModel):
+    share: float = Field(gt=0, le=1)  # fraction of the calibration samples in this condition
+    rate: float = Field(0.0, ge=0, le=1)  # LNLN drop: each token/frame lost with this probability
+    keep: str = "LAV"  # modalities present (edge_msa.data.missing.SUBSETS); the others are absent
+
+    @model_validator(mode="after")
+    def _subset(self) -> MissingCondition:
+        if self.keep not in SUBSETS:
+            raise ValueError(f"keep {self.keep!r} must be one of {SUBSETS}")
+        return self
+
+
+class CalibrationRecipe(StrictModel):
+    name: str
+    description: str = ""
+    dataset: str | None = None  # None: the run's own dataset
+    path: str | None = None  # None: the run's (or the reader's default)
+    split: Literal["train", "valid", "test"] = "train"  # never the split parity is measured on
+    samples: int = Field(256, ge=1)
+    seed: int = 0
+    mix: list[MissingCondition] = Field(default_factory=lambda: [MissingCondition(share=1.0)])
+
+    @model_validator(mode="after")
+    def _shares(self) -> CalibrationRecipe:
+        total = sum(c.share for c in self.mix)
+        if not self.mix or abs(total - 1.0) > 1e-6:
+            raise ValueError(f"mix shares must add up to 1 (they add up to {total:g})")
+        return self
+
 
 
 def _counts(shares: list[float], total: int) -> list[int]:

@@ -21,7 +21,7 @@ import av
 import numpy as np
 
 from edge_msa.errors import UserError
-from edge_msa.runtime.media import iter_video_frames, read_audio
+from edge_msa.features.media import iter_video_frames, read_audio
 
 ORDER = ("NEU", "HAP", "SAD", "ANG", "FEA", "DIS")
 EMOTIONS = {"N": "neutral", "H": "happy", "S": "sad", "A": "anger", "F": "fear", "D": "disgust"}

@@ -12,24 +12,20 @@ import functools
 from pathlib import Path
 
 from edge_msa.errors import UserError
+from edge_msa.features import media
 from edge_msa.features.spec import FeatureSpec
-from edge_msa.runtime import media
 from edge_msa.runtime.config import RuntimeConfig
 from edge_msa.runtime.pipeline import Pipeline, Sensors
 from edge_msa.runtime.sources.camera import CameraSource
 from edge_msa.runtime.sources.media_file import FileAudioSource, FileVideoSource
 from edge_msa.runtime.sources.mic import MicSource
-from edge_msa.tiers import ASSETS, default_format, resolve_bundle
+from edge_msa.runtime.tiers import ASSETS, default_format, resolve_bundle
 
 
 def default_bundle_path() -> Path:
     """The bundle shipped in the package: the default tier as ExecuTorch int8, or its ONNX int8
     sibling where the executorch runtime is not installed (recipe: export/default/train.yaml)."""
     return ASSETS / "default" / default_format("default")
-
-
-def demo_clip_path() -> Path:
-    return ASSETS / "demo" / "crema_d_1001_six_emotions.mp4"
 
 
 def open_bundle(bundle: str | Path | None, backend: str | None, threads: int | None = 1):

@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge_msa.errors import UserError
-from edge_msa.features.spec import LIVE, MODALITIES, FeatureSpec
+from edge_msa.features.spec import MODALITIES, FeatureSpec, check_live_spec
 from edge_msa.features.text import PAD_ID, bundle_tokenizer, tokenize
 from edge_msa.runtime.events import Evidence, SentimentEvent, label_for
 from edge_msa.runtime.sources.base import TIMEOUT, ItemQueue
@@ -38,17 +37,6 @@ class WindowRequest:
     text_reason: str = ""
     detected: float = field(default_factory=time.perf_counter)  # when the end became known
     latency_ms: dict[str, float] = field(default_factory=dict)
-
-
-def check_live_spec(spec: FeatureSpec) -> None:
-    """The runtime produces LIVE's kinds only: refuse a bundle trained on anything else."""
-    for m in MODALITIES:
-        want, got = LIVE.modality(m), spec.modality(m)
-        if (got.kind, got.dim) != (want.kind, want.dim):
-            raise UserError(f"bundle's {m} features are {got.kind} ({got.dim}-d) but the live runtime "
-                            f"produces {want.kind} ({want.dim}-d): export a model trained on the live spec")
-        if m == "audio" and got.rate_hz != want.rate_hz:
-            raise UserError(f"bundle's audio runs at {got.rate_hz} Hz; live features are {want.rate_hz} Hz")
 
 
 class FusionScheduler:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from edge_msa.features import media
 from edge_msa.features.audio import SAMPLE_RATE
-from edge_msa.runtime import media
 from edge_msa.runtime.clock import Clock
 from edge_msa.runtime.sources.base import AudioChunk, VideoFrame
 

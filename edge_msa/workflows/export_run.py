@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from edge_msa.data.samples import DataSource, held_out_slice, run_data_source, spec_arrays
 from edge_msa.errors import UserError
 from edge_msa.export.bundle import Manifest, TensorInfo, describe_files, write_manifest
-from edge_msa.export.data import DataSource, held_out_slice, run_data_source, spec_arrays
 from edge_msa.export.executorch_export import export_executorch
 from edge_msa.export.frontend import has_frontend, write_frontend
 from edge_msa.export.inputs_doc import INPUTS_MD, inputs_markdown

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from edge_msa.errors import UserError
 
-ASSETS = Path(__file__).resolve().parent / "assets"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
 TIERS = ("default", "nano")
 DEFAULT_FORMAT = "executorch-int8"
 LEAN_FORMAT = "onnx-int8"  # runs with onnxruntime, a core requirement

@@ -30,9 +30,9 @@ import av
 import numpy as np
 
 from edge_msa.errors import UserError
+from edge_msa.features import media
 from edge_msa.features.audio import SAMPLE_RATE, AudioFeaturizer
 from edge_msa.features.spec import LIVE
-from edge_msa.runtime import media
 from edge_msa.runtime.audio_worker import has_signal
 from edge_msa.runtime.windows import fill_window, next_sample_time
 

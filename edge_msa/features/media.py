@@ -154,3 +154,8 @@ def iter_video_frames(path: str | Path, fps: float | None = None) -> Iterator[tu
                 while next_t <= t:  # after a gap, stay on the grid instead of bursting
                     next_t += 1.0 / fps
             yield t, frame.to_ndarray(format="bgr24")
+
+
+def demo_clip_path() -> Path:
+    """The clip this package ships (edge_msa/assets/demo: six CREMA-D takes of one actor)."""
+    return Path(__file__).resolve().parents[1] / "assets" / "demo" / "crema_d_1001_six_emotions.mp4"
