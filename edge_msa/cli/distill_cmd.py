@@ -15,12 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 
-from edge_msa.cli.train_cmd import check_rates
+from edge_msa.cli.train_cmd import check_max_train, check_rates
 from edge_msa.errors import UserError
-from edge_msa.features.spec import FeatureSpec
 from edge_msa.outputs import check_outputs
 
 if TYPE_CHECKING:  # torch-backed: the lean install (no torch) still lists this command
@@ -34,27 +32,6 @@ PROMPTS_HELP = "Teacher prompts: 'describe' (from the audio/vision features), 'n
 Splits = dict[str, "MSAData"]
 
 
-def load_corpora(names: list[str], path: Path | None, spec: FeatureSpec, split_seed: int = 0,
-                 max_train: int | None = None, seed: int = 0) -> tuple[Splits, Splits]:
-    """Concatenated train/valid splits of several datasets, plus each dataset's own valid split."""
-    from edge_msa.data.batch import MSAData
-    from edge_msa.data.datasets import load_dataset
-
-    if not names:
-        raise UserError("name at least one --dataset")
-    if path is not None and not path.exists():
-        raise UserError(f"no such data folder: {path}")
-    loaded = {n: load_dataset(n, path, spec, seed=split_seed) for n in names}
-    splits = {s: MSAData.concat([d[s] for d in loaded.values()]) for s in ("train", "valid")}
-    if max_train is not None:
-        if max_train < 1:
-            raise UserError("--max-train must be at least 1")
-        if max_train < len(splits["train"]):
-            keep = np.sort(np.random.default_rng(seed).choice(len(splits["train"]), max_train, replace=False))
-            splits["train"] = splits["train"].subset(keep)
-    return splits, {n: d["valid"] for n, d in loaded.items()}
-
-
 def data_info(datasets: list[str], path: Path | None, prompts: str, split_seed: int,
               max_train: int | None) -> dict:
     """What a run records about its data; "dataset" (the first) is what export reads for parity."""
@@ -63,11 +40,12 @@ def data_info(datasets: list[str], path: Path | None, prompts: str, split_seed: 
 
 
 def _check_options(out: Path, json_out: Path | None, force: bool, lr: float, text_lr: float,
-                   **inputs: Path | str | None) -> None:
+                   max_train: int | None, **inputs: Path | str | None) -> None:
     """Before any model or data loads: the outputs (never an input, never replaced without
-    --force) and the learning rates."""
+    --force), the learning rates and --max-train."""
     check_outputs({"--json": json_out}, folders={"--out": out}, force=force, inputs=inputs)
     check_rates(lr=lr, text_lr=text_lr)
+    check_max_train(max_train)
 
 
 def _print(rows: dict[str, dict[str, float]], title: str) -> None:
@@ -99,18 +77,20 @@ def distill_teacher(
 
     import torch
 
+    from edge_msa.data.datasets import load_datasets
     from edge_msa.features.spec import LIVE
     from edge_msa.models.registry import create_model
     from edge_msa.train.prompts import attach_prompts, load_provider
     from edge_msa.train.trainer import train
 
-    _check_options(out, json_out, force, lr, text_lr, **{"--data": data, "--prompts": prompts})
+    _check_options(out, json_out, force, lr, text_lr, max_train, **{"--data": data, "--prompts": prompts})
     torch.manual_seed(seed)
     net = create_model(model, LIVE)
     if not hasattr(net, "encode_prompt"):
         raise UserError(f"{model} is not a prompt-reading teacher (use an mmslf_teacher preset)")
     provider = load_provider(prompts, net.spec)
-    splits, valids = load_corpora(dataset, data, net.spec, split_seed, max_train, seed)
+    splits, valids = load_datasets(dataset, data, net.spec, split_seed)
+    splits["train"] = splits["train"].sample(max_train, seed)
     splits = {s: attach_prompts(d, provider) for s, d in splits.items()}
     info = data_info(dataset, data, prompts, split_seed, max_train)
     result = train(net, splits, out, epochs=epochs, batch_size=batch_size, lr=lr, text_lr=text_lr,
@@ -151,14 +131,15 @@ def distill(
 
     import torch
 
+    from edge_msa.data.datasets import load_datasets
     from edge_msa.models.registry import create_model
     from edge_msa.train.distill import DistillWeights
     from edge_msa.train.distill import distill as run_distill
-    from edge_msa.train.metrics import msa_metrics
+    from edge_msa.train.metrics import metrics_by_part
     from edge_msa.train.prompts import attach_prompts, load_provider
     from edge_msa.train.run import load_run
 
-    _check_options(out, json_out, force, lr, text_lr,
+    _check_options(out, json_out, force, lr, text_lr, max_train,
                    **{"--teacher": teacher, "--data": data, "--prompts": prompts})
     loss_weights = DistillWeights.parse(weights)
     teacher_net, teacher_cfg = load_run(teacher)
@@ -173,19 +154,17 @@ def distill(
     torch.manual_seed(seed)
     net = create_model(student, teacher_net.spec)
     provider = load_provider(prompts, net.spec)
-    splits, valids = load_corpora(dataset, data, net.spec, split_seed, max_train, seed)
+    splits, valids = load_datasets(dataset, data, net.spec, split_seed)
+    splits["train"] = splits["train"].sample(max_train, seed)
     splits = {s: attach_prompts(d, provider) for s, d in splits.items()}
     info = data_info(dataset, data, prompts, split_seed, max_train)
     result = run_distill(teacher_net, net, splits["train"], splits["valid"], out, epochs=epochs,
                          batch_size=batch_size, lr=lr, text_lr=text_lr, seed=seed, weights=loss_weights,
                          extra_config={"teacher": str(teacher), "student": student}, data_info=info)
     rows = {"teacher / all": result["teacher_valid"], "student / all": result["valid"]}
-    start, scale = 0, splits["valid"].scale
-    for n, v in valids.items():  # the concatenated valid split holds the datasets in this order
-        for who in ("teacher", "student"):
-            pred = result["predictions"][who][start:start + len(v)]
-            rows[f"{who} / {n}"] = msa_metrics(v.labels, pred, scale)
-        start += len(v)
+    for who in ("teacher", "student"):
+        parts = metrics_by_part(valids, result["predictions"][who], splits["valid"].scale)
+        rows |= {f"{who} / {n}": metrics for n, metrics in parts.items()}
     result.pop("predictions")
     _print(rows, f"{student} from {teacher}: validation (epoch {result['best_epoch']}, "
                  f"mean |student - teacher| {result['gap_valid']:.3f})")

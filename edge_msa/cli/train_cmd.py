@@ -15,38 +15,19 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 
 from edge_msa.errors import UserError
-from edge_msa.features.spec import MODALITIES, NAMED_SPECS, FeatureSpec, ModalitySpec
 from edge_msa.outputs import check_outputs
 
 if TYPE_CHECKING:  # torch-backed: the lean install (no torch) still lists this command
-    from edge_msa.data.batch import MSAData
+    pass
 
 DATASET_HELP = ("Dataset reader: mmsa, vader, vader-movie, vader-amazon, meld, text (your own CSV/TSV "
                 "with text,label columns), emodb, media (a folder from `edge-msa data extract`) or synthetic "
                 "(an MMSA .pkl/.npz as --data implies mmsa).")
 DATA_HELP = "Dataset file or folder (default for the text/speech corpora: ../shared/data)."
 SPEC_HELP = "Named FeatureSpec (default: the live MiniLM spec; for mmsa, the file's own features)."
-
-
-def spec_of_features(split: MSAData) -> FeatureSpec:
-    """The FeatureSpec of feature data read without one (an MMSA file's own features).
-
-    Kinds come from the named spec with the same feature sizes (MOSI, MOSEI, SIMS); lengths are
-    the file's time axes (unaligned files differ from the named specs there).
-    """
-    arrays = (split.text, split.audio, split.vision)
-    dims = tuple(a.shape[2] for a in arrays)
-    base = next((s for s in NAMED_SPECS.values() if not s.text.is_tokens
-                 and (s.text.dim, s.audio.dim, s.vision.dim) == dims), None)
-    mods = {m: ModalitySpec(base.modality(m).kind if base else f"{'features' if m == 'text' else m}:mmsa-{d}",
-                            d, a.shape[1])
-            for m, a, d in zip(MODALITIES, arrays, dims, strict=True)}
-    spec = FeatureSpec(**mods, name=base.name if base else "mmsa-features")
-    return spec if base is None or spec == base else FeatureSpec(**mods, name=f"{base.name}-as-stored")
 
 
 def check_data_path(data: Path | None) -> None:
@@ -60,6 +41,11 @@ def check_rates(**rates: float) -> None:
     for option, value in rates.items():
         if not (math.isfinite(value) and value > 0):
             raise UserError(f"--{option.replace('_', '-')} must be a positive number, got {value}")
+
+
+def check_max_train(max_train: int | None) -> None:
+    if max_train is not None and max_train < 1:
+        raise UserError("--max-train must be at least 1")
 
 
 def _check_optimiser(weight_decay: float, warmup_frac: float) -> None:
@@ -116,6 +102,7 @@ def train(
 
     from edge_msa.data.datasets import dataset_of_path, load_dataset
     from edge_msa.data.missing import random_missing
+    from edge_msa.data.mmsa import spec_of_features
     from edge_msa.models.registry import create_model, resolve
     from edge_msa.train.sweep import print_metrics
     from edge_msa.train.trainer import train as run_training
@@ -127,16 +114,13 @@ def train(
         raise UserError("name --model and --dataset, or a --recipe")
     if bundles is not None:
         raise UserError("--bundles needs --recipe")
-    if max_train is not None and max_train < 1:
-        raise UserError("--max-train must be at least 1")
+    check_max_train(max_train)
     resolve(model)  # an unknown model name fails before any data is read
     check_data_path(data)
     torch.manual_seed(seed)  # the model's initialisation
     splits = load_dataset(dataset, data, spec, trust_pickle=trust_pickle, seed=split_seed)
     feature_spec = spec_of_features(splits["train"]) if dataset == "mmsa" and spec is None else spec
-    if max_train is not None and max_train < len(splits["train"]):
-        keep = np.sort(np.random.default_rng(seed).choice(len(splits["train"]), max_train, replace=False))
-        splits["train"] = splits["train"].subset(keep)
+    splits["train"] = splits["train"].sample(max_train, seed)
     net = create_model(model, feature_spec)
     missing = random_missing if missing_train else None
     info = {"dataset": dataset, "path": str(data) if data else None, "spec": spec, "split_seed": split_seed,

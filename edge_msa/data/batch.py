@@ -50,6 +50,13 @@ class MSAData:
         raw = [self.raw_text[i] for i in idx] if self.raw_text else []
         return replace(self, **arrays, ids=ids, raw_text=raw)
 
+    def sample(self, n: int | None, seed: int) -> MSAData:
+        """A seeded random subset of `n` rows in their original order (all rows when n is None or
+        at least len): `--max-train` everywhere."""
+        if n is None or n >= len(self):
+            return self
+        return self.subset(np.sort(np.random.default_rng(seed).choice(len(self), n, replace=False)))
+
     def inputs(self, index=slice(None)) -> tuple[torch.Tensor, ...]:
         """The model's forward tuple for the selected rows."""
         import torch

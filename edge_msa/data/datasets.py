@@ -88,3 +88,17 @@ def load_dataset(name: str, path: str | Path | None, spec: FeatureSpec | str | d
     from edge_msa.data.emodb import load_emodb  # owned by the audio helper
 
     return load_emodb(path, spec, seed=seed)
+
+
+def load_datasets(names: list[str], path: str | Path | None, spec: FeatureSpec, split_seed: int = 0
+                  ) -> tuple[dict[str, MSAData], dict[str, MSAData]]:
+    """Several datasets at once: their train and valid splits concatenated in the order of `names`,
+    and each dataset's own valid split (`metrics_by_part` scores a prediction on the concatenation
+    per dataset)."""
+    if not names:
+        raise UserError("name at least one --dataset")
+    if path is not None and not Path(path).exists():
+        raise UserError(f"no such data folder: {path}")
+    loaded = {n: load_dataset(n, path, spec, seed=split_seed) for n in names}
+    splits = {s: MSAData.concat([d[s] for d in loaded.values()]) for s in ("train", "valid")}
+    return splits, {n: d["valid"] for n, d in loaded.items()}

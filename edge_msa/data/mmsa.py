@@ -31,7 +31,7 @@ import numpy as np
 
 from edge_msa.data.batch import MSAData
 from edge_msa.errors import UserError
-from edge_msa.features.spec import FeatureSpec, get_spec
+from edge_msa.features.spec import MODALITIES, NAMED_SPECS, FeatureSpec, ModalitySpec, get_spec
 
 SPLITS = ("train", "valid", "test")
 NPZ_FORMAT = "edge-msa/mmsa-npz/1"
@@ -219,3 +219,20 @@ def load_mmsa(path: str | Path, trust_pickle: bool = False, spec: FeatureSpec | 
     raw, source = _read_raw(path, trust_pickle)
     scale = scale or _infer_scale(raw, source)
     return {s: _split(raw[s], spec, scale, f"{Path(path).name} [{s}]") for s in SPLITS}
+
+
+def spec_of_features(split: MSAData) -> FeatureSpec:
+    """The FeatureSpec of feature data read without one (an MMSA file's own features).
+
+    Kinds come from the named spec with the same feature sizes (MOSI, MOSEI, SIMS); lengths are
+    the file's time axes (unaligned files differ from the named specs there).
+    """
+    arrays = (split.text, split.audio, split.vision)
+    dims = tuple(a.shape[2] for a in arrays)
+    base = next((s for s in NAMED_SPECS.values() if not s.text.is_tokens
+                 and (s.text.dim, s.audio.dim, s.vision.dim) == dims), None)
+    mods = {m: ModalitySpec(base.modality(m).kind if base else f"{'features' if m == 'text' else m}:mmsa-{d}",
+                            d, a.shape[1])
+            for m, a, d in zip(MODALITIES, arrays, dims, strict=True)}
+    spec = FeatureSpec(**mods, name=base.name if base else "mmsa-features")
+    return spec if base is None or spec == base else FeatureSpec(**mods, name=f"{base.name}-as-stored")

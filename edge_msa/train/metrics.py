@@ -21,9 +21,14 @@ side is constant (undefined). Accuracies and F1 are fractions in [0, 1], not per
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from edge_msa.errors import UserError
+
+if TYPE_CHECKING:  # annotations only: the lean install scores without torch, which batch.py imports
+    from edge_msa.data.batch import MSAData
 
 MOSI_KEYS = ("acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc5", "acc7", "mae", "corr")
 SIMS_KEYS = ("acc2", "acc3", "acc5", "f1", "mae", "corr")
@@ -114,3 +119,15 @@ def msa_metrics(y_true, y_pred, scale: str = "mosi") -> dict[str, float]:
     if scale == "sims":
         return _sims(y, p)
     raise UserError(f"metrics: unknown label scale {scale!r}; expected 'mosi' or 'sims'")
+
+
+def metrics_by_part(parts: dict[str, MSAData], y_pred: np.ndarray, scale: str = "mosi") -> dict[str, dict]:
+    """Metrics per part of a prediction on `MSAData.concat(list(parts.values()))` (rows in that order)."""
+    y_pred = np.asarray(y_pred).reshape(-1)
+    if len(y_pred) != sum(len(p) for p in parts.values()):
+        raise UserError(f"metrics: {len(y_pred)} predictions for {sum(len(p) for p in parts.values())} rows")
+    out, start = {}, 0
+    for name, part in parts.items():
+        out[name] = msa_metrics(part.labels, y_pred[start:start + len(part)], scale)
+        start += len(part)
+    return out
