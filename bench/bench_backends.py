@@ -21,11 +21,13 @@ import tempfile
 from pathlib import Path
 
 import torch
-from bench_export import EAGER, RECIPES, export_all, interleaved_medians, untrained_run
+from bench_export import EAGER, RECIPES, export_all, untrained_run
 
+from edge_msa.data.datasets import DEFAULT_DATA
 from edge_msa.export.bundle import load_bundle
 from edge_msa.models import list_models
 from edge_msa.profile.devices import detect_device
+from edge_msa.profile.latency import interleaved_medians
 from edge_msa.profile.runner import bundle_summary, profile_inputs
 from edge_msa.runtime.backends import load_backend
 from edge_msa.train.run import load_run
@@ -104,7 +106,7 @@ def print_table(results: list[dict], threads: list[int]) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=None, help="presets (default: every registered preset)")
-    p.add_argument("--data", default="../shared/data", help="real data for the untrained runs' rows")
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="real data for the untrained runs' rows")
     p.add_argument("--threads", type=int, nargs="+", default=[2], help="thread count(s) of every backend")
     p.add_argument("--recipes", nargs="+", default=list(RECIPES), help="export recipes (default: all five)")
     p.add_argument("--calls", type=int, default=60, help="timed calls per variant (all rounds)")

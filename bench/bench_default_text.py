@@ -26,7 +26,7 @@ from sklearn.metrics import f1_score
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from edge_msa.data.batch import MSAData
-from edge_msa.data.datasets import load_dataset
+from edge_msa.data.datasets import DEFAULT_DATA, load_dataset
 from edge_msa.data.transcript_noise import noisy_transcripts
 from edge_msa.features.text import load_tokenizer
 from edge_msa.runtime.backends import load_backend
@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--tier", default="default", help="shipped tier: default or nano")
     parser.add_argument("--root", type=Path, default=None,
                         help="folder holding a tier's bundles (default: the shipped tier's)")
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="the corpora folder")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the corpora folder")
     parser.add_argument("--json", type=Path, default=None, help="write the table as JSON here")
     args = parser.parse_args()
 

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from bench_voice_heldout import run_events
 
+from edge_msa.data.datasets import DEFAULT_DATA
+
 EMOTIONS = ("NEU", "HAP", "SAD", "ANG", "FEA", "DIS")
 MODALITIES = ("text", "audio", "vision")
 
@@ -36,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundle", default=None, help="bundle folder or shipped tier (default: the default)")
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="holds crema-d-sample/")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="holds crema-d-sample/")
     parser.add_argument("--json", type=Path, default=None, help="write the rows as JSON here")
     args = parser.parse_args()
     rows = {}

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_msa.data.datasets import load_dataset
+from edge_msa.data.datasets import DEFAULT_DATA, load_dataset
 from edge_msa.export.bundle import load_bundle
 from edge_msa.runtime.backends import load_backend
 from edge_msa.runtime.tiers import ASSETS
 from edge_msa.train.evaluate import predict
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = DEFAULT_DATA
 ROWS = {"vader-movie": 300, "emodb": None}
 
 

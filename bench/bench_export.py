@@ -9,7 +9,7 @@ android-xnnpack-fp32, android-xnnpack-int8 (static), android-xnnpack-int8-dynami
 onnx-cpu-int8. For a trained run, parity runs on its WHOLE validation split, so the manifest's
 metric change is the int8 delta on that split. Then torch eager and the five bundles run batch 1
 on one real validation row, interleaved in rounds (load from other processes hits all alike);
-figures are medians. Targets (the issue): int8 .pte <= 35% of fp32 .pte; ET int8 faster than ET
+figures are medians. Targets: int8 .pte <= 35% of fp32 .pte; ET int8 faster than ET
 fp32 and than eager; |MAE change| <= 0.03, Acc-2 drop <= 1 point. Printed, never asserted.
 """
 
@@ -23,13 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from edge_msa.data.datasets import DEFAULT_DATA
 from edge_msa.data.samples import held_out_slice, run_data_source, spec_arrays
 from edge_msa.errors import UserError
 from edge_msa.export.recipes import load_export_recipe
 from edge_msa.models import create_model, list_models
+from edge_msa.profile.latency import interleaved_medians
 from edge_msa.runtime.backends import load_backend
 from edge_msa.train.run import load_run, save_run
 from edge_msa.workflows.export_run import export_run
@@ -71,20 +72,6 @@ def export_all(run: Path, root: Path, trained: bool, reuse: bool,
             out[name] = f"export failed: {e}"
             print(f"  {name}: {out[name]}", flush=True)
     return out
-
-
-def interleaved_medians(calls: dict, total: int, rounds: int, warmup: int = 5) -> dict[str, float]:
-    for fn in calls.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {k: [] for k in calls}
-    for _ in range(rounds):
-        for key, fn in calls.items():
-            for _ in range(max(total // rounds, 1)):
-                t0 = time.perf_counter()
-                fn()
-                times[key].append((time.perf_counter() - t0) * 1e3)
-    return {k: float(np.median(v)) for k, v in times.items()}
 
 
 def bench(run: Path, root: Path, trained: bool, threads: int, calls: int, rounds: int, reuse: bool) -> dict:
@@ -164,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--runs", nargs="*", type=Path, default=[], help="trained run folders")
     p.add_argument("--models", nargs="*", default=None, help="presets exported untrained (default: every "
                                                              "-small preset when no --runs)")
-    p.add_argument("--data", default="../shared/data", help="real data for untrained presets' inputs")
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="real data for untrained presets' inputs")
     p.add_argument("--threads", type=int, default=1, help="threads of every backend (on a shared, "
                                                           "loaded machine more threads oversubscribe)")
     p.add_argument("--calls", type=int, default=60, help="timed calls per variant (all rounds)")

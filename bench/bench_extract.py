@@ -24,6 +24,7 @@ import threading
 import time
 from pathlib import Path
 
+from edge_msa.data.datasets import DEFAULT_DATA
 from edge_msa.data.media_dataset import read_meta
 
 VARIANTS = {"workers 1": ["--workers", "1"], "workers 2": ["--workers", "2"],
@@ -87,7 +88,7 @@ def one_run(manifest_path: Path, options: list[str], root: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--emodb", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path)

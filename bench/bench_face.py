@@ -17,21 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_msa.data.datasets import DEFAULT_DATA
 from edge_msa.features.face import FEATURE_NAMES, FaceFeaturizer
 from edge_msa.features.media import iter_video_frames
+from edge_msa.profile.latency import median_ms
 from edge_msa.runtime.demo_clip import ORDER, SOURCE
 
 SMILE = [FEATURE_NAMES.index(n) for n in ("mouthSmileLeft", "mouthSmileRight")]
 BROW = [FEATURE_NAMES.index(n) for n in ("browDownLeft", "browDownRight")]
-
-
-def _median_ms(fn, repeats: int = 50) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000.0 * float(np.median(times))
 
 
 def per_clip(clips: dict[str, list], threads: int) -> dict[str, dict]:
@@ -57,15 +50,15 @@ def per_stage(bgr: np.ndarray, threads: int) -> dict[str, float]:
     face = FaceFeaturizer(num_threads=threads)
     found = face.detector(bgr)
     landmarks, _ = face.mesh(bgr, found.roi())
-    return {"detector": _median_ms(lambda: face.detector(bgr)),
-            "mesh": _median_ms(lambda: face.mesh(bgr, found.roi())),
-            "blendshapes": _median_ms(lambda: face.blendshapes(landmarks)),
-            "head_pose": _median_ms(lambda: face.pose(landmarks))}
+    return {"detector": median_ms(lambda: face.detector(bgr), 50),
+            "mesh": median_ms(lambda: face.mesh(bgr, found.roi()), 50),
+            "blendshapes": median_ms(lambda: face.blendshapes(landmarks), 50),
+            "head_pose": median_ms(lambda: face.pose(landmarks), 50)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path("../shared/data"), help="shared data folder")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="LiteRT threads to try")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()

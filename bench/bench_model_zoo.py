@@ -10,7 +10,7 @@ Per family, with the same seeds, rows and short training for all (the options be
   the 7 modality subsets (mean of the 7: on a text-only corpus 4 of them hold the text and equal
   clean, 3 hold nothing, so this column shows how the family falls back when its input vanishes);
 - speech: trained on EmoDB's training speakers (valence -1..1, SIMS scale), selected on the
-  validation speakers, scored on the test speakers the same three ways;
+  validation speakers, scored on the test speakers the same three ways (the same row caps);
 - leave one domain out (`edge_msa.train.domain_shift`): text (movie / amazon / MELD held out in
   turn) and speakers (five man+woman pairs held out in turn), the same training options;
 - deployment: parameters; the speech run exported with the shipped `android-xnnpack-int8` recipe
@@ -39,7 +39,7 @@ from bench_backends import time_variants
 from bench_export import EAGER, export_all
 
 from edge_msa.data.batch import MSAData
-from edge_msa.data.datasets import load_dataset
+from edge_msa.data.datasets import DEFAULT_DATA, load_dataset
 from edge_msa.data.domains import domain_folds, seeded_subset
 from edge_msa.features.spec import get_spec
 from edge_msa.models import create_model
@@ -192,9 +192,9 @@ def to_markdown(results: list[dict], refs: dict, meta: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=list(FAMILIES))
-    p.add_argument("--data", default="../shared/data")
+    p.add_argument("--data", default=str(DEFAULT_DATA))
     p.add_argument("--epochs", type=int, default=2, help="training epochs of every run")
-    p.add_argument("--max-train", type=int, default=512, help="text training rows (EmoDB: all of its 304)")
+    p.add_argument("--max-train", type=int, default=512, help="training rows of every run (a seeded subset)")
     p.add_argument("--max-rows", type=int, default=256, help="validation/test rows of the text corpora and "
                                                               "held-out rows per leave-one-domain-out fold")
     p.add_argument("--calls", type=int, default=30, help="timed batch-1 calls per variant")

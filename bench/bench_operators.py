@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from bench_export import export_all, untrained_run
 
+from edge_msa.data.datasets import DEFAULT_DATA
 from edge_msa.models import list_models
 from edge_msa.profile.operators import executorch_operators
 from edge_msa.profile.runner import profile_inputs
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=None, help="presets (default: every family's -tiny)")
     p.add_argument("--recipes", nargs="+", default=list(DEFAULT_RECIPES), help="ExecuTorch export recipes")
-    p.add_argument("--data", default="../shared/data", help="real data for the untrained runs' rows")
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="real data for the untrained runs' rows")
     p.add_argument("--threads", type=int, default=1, help="ExecuTorch threads")
     p.add_argument("--runs", type=int, default=20, help="traced runs after 2 warm-up runs")
     p.add_argument("--keep", type=Path, default=None, help="keep the bundles under this folder")

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_msa.data.datasets import DEFAULT_DATA
 from edge_msa.data.emodb import FILE_NAME, SPLITS, find_wav_folder
 from edge_msa.features import audio as A
 from edge_msa.features.media import read_audio
+from edge_msa.profile.latency import median_ms
 from edge_msa.runtime.perception.asr import (
     PocketsphinxASR,
     read_sphinx_transcription,
@@ -30,15 +32,6 @@ from edge_msa.runtime.perception.vad import WINDOW, VoiceActivity
 CLIPS = Path(__file__).resolve().parents[1] / "tests" / "data" / "librivox"
 
 
-def _median_ms(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000.0 * float(np.median(times))
-
-
 def bench(repeats: int) -> None:
     refs = read_sphinx_transcription(CLIPS / "transcription")
     waves = {name: read_audio(CLIPS / f"{name}.wav") for name in refs}
@@ -46,7 +39,7 @@ def bench(repeats: int) -> None:
     print(f"clips: {len(waves)}, {total_s:.1f} s of audio")
 
     feat = A.AudioFeaturizer()
-    offline_ms = _median_ms(lambda: [feat.offline(w) for w in waves.values()], repeats)
+    offline_ms = median_ms(lambda: [feat.offline(w) for w in waves.values()], repeats)
     print(f"featurizer offline: {offline_ms / total_s:.2f} ms per audio second")
 
     def stream_features() -> None:
@@ -55,7 +48,7 @@ def bench(repeats: int) -> None:
             for i in range(0, len(w), WINDOW):
                 feat.push(w[i : i + WINDOW])
 
-    push_ms = _median_ms(stream_features, repeats)
+    push_ms = median_ms(stream_features, repeats)
     n_chunks = sum(-(-len(w) // WINDOW) for w in waves.values())
     print(f"featurizer streaming: {push_ms / n_chunks:.3f} ms per 32 ms chunk "
           f"({push_ms / total_s:.2f} ms per audio second)")
@@ -68,7 +61,7 @@ def bench(repeats: int) -> None:
             for i in range(0, len(w), WINDOW):
                 vad.push(w[i : i + WINDOW])
 
-    vad_ms = _median_ms(run_vad, repeats)
+    vad_ms = median_ms(run_vad, repeats)
     print(f"silero VAD (onnxruntime, 1 thread): {vad_ms / n_chunks:.3f} ms per 32 ms chunk")
 
     t0 = time.perf_counter()
@@ -112,7 +105,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats (median reported)")
     parser.add_argument("--stats", action="store_true", help="print raw feature statistics instead")
-    parser.add_argument("--data", default="../shared/data", help="data folder holding emodb/wav")
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="data folder holding emodb/wav")
     args = parser.parse_args()
     stats(args.data) if args.stats else bench(args.repeats)
 

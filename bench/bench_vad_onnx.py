@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
+from edge_msa.data.datasets import DEFAULT_DATA
 from edge_msa.features.media import read_audio
 from edge_msa.runtime.perception.vad import SAMPLE_RATE, WINDOW, SileroVAD, VoiceActivity
 
-SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech" / "librivox"
+SPEECH = DEFAULT_DATA / "speech" / "librivox"
 
 
 class TorchSilero:

@@ -32,6 +32,7 @@ from sklearn.preprocessing import StandardScaler
 
 from edge_msa.data.augment import augment
 from edge_msa.data.batch import MSAData
+from edge_msa.data.datasets import DEFAULT_DATA
 from edge_msa.data.emodb import _build, load_emodb, split_files
 from edge_msa.features.audio import SAMPLE_RATE, AudioFeaturizer
 from edge_msa.features.media import read_audio
@@ -101,7 +102,7 @@ def main() -> None:
     parser.add_argument("--tier", default="default", help="shipped tier: default or nano")
     parser.add_argument("--root", type=Path, default=None,
                         help="folder holding a tier's bundles (default: the shipped tier's)")
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="the corpora folder")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the corpora folder")
     parser.add_argument("--json", type=Path, default=None, help="write the table as JSON here")
     args = parser.parse_args()
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from bench_voice_baseline import fit_baseline, valence_metrics
 
+from edge_msa.data.datasets import DEFAULT_DATA
 from edge_msa.data.emodb import load_emodb
 from edge_msa.features.audio import SAMPLE_RATE, AudioFeaturizer
 from edge_msa.features.media import demo_clip_path, read_audio
@@ -97,7 +98,7 @@ def main() -> None:
     parser.add_argument("--labels", type=Path, help="CSV start_s,end_s,valence (or a clips.json)")
     parser.add_argument("--demo", action="store_true", help="use the bundled CREMA-D clip and its clips.json")
     parser.add_argument("--bundle", type=Path, default=None, help="bundle folder (default: the shipped one)")
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="corpora folder (EmoDB)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="corpora folder (EmoDB)")
     parser.add_argument("--json", type=Path, default=None, help="write the table as JSON here")
     args = parser.parse_args()
     if args.demo:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from shared_data import SHARED_DATA
 
 from edge_msa.data.samples import DataSource, held_out_slice, spec_arrays
 from edge_msa.export.recipes import ExportRecipe, load_export_recipe
@@ -24,7 +25,6 @@ from edge_msa.models import create_model
 from edge_msa.train.trainer import train
 from edge_msa.workflows.export_run import export_run
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ROOT = Path(tempfile.mkdtemp(prefix="edge-msa-export-tests-"))
 atexit.register(shutil.rmtree, ROOT, ignore_errors=True)
 CALIBRATION_SAMPLES = 32  # the shipped recipe takes 256; the mix is the same

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import SHARED_DATA
 
 from edge_msa.errors import UserError
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech" / "librivox"
+SPEECH = SHARED_DATA / "speech" / "librivox"
 
 
 def readme_example() -> str:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import SHARED_DATA
 
 from edge_msa.data.corpora import VADER_TO_MOSI, fix_mojibake, hash_split, load_meld
 from edge_msa.data.datasets import load_dataset
@@ -18,7 +19,7 @@ MELD_ROWS = {"train": 9989, "valid": 1109}
 
 @pytest.fixture(scope="module")
 def shared_data() -> Path:
-    path = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    path = SHARED_DATA
     if not path.is_dir():
         pytest.skip(f"shared data folder {path} is absent")
     return path

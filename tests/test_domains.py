@@ -3,10 +3,10 @@ references are fitted on the training rows; `eval --protocol domains` retrains p
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import SHARED_DATA
 
 from edge_msa.cli import main
 from edge_msa.data.domains import SPEAKER_GROUPS, domain_folds
@@ -14,7 +14,7 @@ from edge_msa.features.spec import get_spec
 from edge_msa.train.metrics import pearson
 from edge_msa.train.probe import LINEAR_PROBE, TRAIN_MEAN, linear_probe, reference_metrics
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA
 pytestmark = [pytest.mark.usefixtures("one_thread"),
               pytest.mark.skipif(not (DATA / "emodb").is_dir(), reason="needs ../shared/data")]
 

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import SHARED_DATA
 
 from edge_msa.data.emodb import FILE_NAME, VALENCE, load_emodb, split_files
 from edge_msa.errors import UserError
@@ -10,7 +11,7 @@ from edge_msa.features.audio import AudioFeaturizer
 from edge_msa.features.media import read_audio
 from edge_msa.features.spec import LIVE, MOSI_BERT, ModalitySpec
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA
 MALE = {"03", "10", "11", "12", "15"}
 
 

@@ -3,10 +3,10 @@ and `eval --split all`, on real sentences from ../shared/data (skipped only when
 
 import csv
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import SHARED_DATA
 
 from edge_msa.cli import main
 from edge_msa.data.corpora import VADER_TO_MOSI, read_vader
@@ -15,7 +15,7 @@ from edge_msa.data.labelled_text import infer_scale, read_labelled_text
 from edge_msa.errors import UserError
 from edge_msa.features.spec import LIVE
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = SHARED_DATA
 MOVIE = SHARED / "vader_icwsm2014" / "movieReviewSnippets_GroundTruth.txt"
 N_ROWS = 60
 

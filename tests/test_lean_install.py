@@ -12,10 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from shared_data import SHARED_DATA
 
 from edge_msa.extras import EXTRA_OF
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = SHARED_DATA
 SPEECH, VADER = SHARED / "speech" / "librivox", SHARED / "vader_icwsm2014"
 HIDDEN = sorted(m for m, extra in EXTRA_OF.items() if extra in ("train", "executorch"))
 

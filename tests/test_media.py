@@ -3,11 +3,12 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from shared_data import SHARED_DATA
 
 from edge_msa.errors import UserError
 from edge_msa.features import media
 
-CREMA = Path(__file__).resolve().parents[2] / "shared" / "data" / "crema-d-sample" / "1001_DFA_HAP_XX.flv"
+CREMA = SHARED_DATA / "crema-d-sample" / "1001_DFA_HAP_XX.flv"
 
 
 def _write_audio(path: Path, codec: str, sr: int, wave: np.ndarray) -> Path:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import SHARED_DATA
 
 from edge_msa.cli import main
 from edge_msa.data.media_dataset import load_media, read_meta
@@ -19,7 +20,7 @@ from edge_msa.features import media
 from edge_msa.features.spec import LIVE
 from edge_msa.workflows.extract_media import FileJob, extract_job
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+SHARED = SHARED_DATA
 EMODB = SHARED / "emodb" / "wav"
 CREMA = SHARED / "crema-d-sample"
 pytestmark = pytest.mark.skipif(not CREMA.is_dir() or not EMODB.is_dir(), reason="needs ../shared/data")

@@ -5,12 +5,12 @@ evidence_fusion is fitted in closed form (a recipe's `experts` section), not by 
 exercised by tests/test_shipped_tiers.py and the shipped bundles.
 """
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
+from shared_data import SHARED_DATA
 
 from edge_msa.models.registry import list_models
 from edge_msa.train.evaluate import predict
@@ -18,7 +18,7 @@ from edge_msa.train.fit import seed_everything
 from edge_msa.train.recipe import build_model, load_train_recipe, train_recipe
 from edge_msa.train.run import load_run
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = SHARED_DATA
 CLOSED_FORM = {"evidence_fusion"}
 # the teacher reads prompts beside the text (its own trainer, `edge-msa distill-teacher`)
 PROMPTED = {"mmslf_teacher"}

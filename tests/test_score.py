@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import SHARED_DATA
 
 from edge_msa.cli import main
 
-CREMA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "crema-d-sample"
+CREMA = SHARED_DATA / "crema-d-sample"
 pytestmark = pytest.mark.skipif(not CREMA.is_dir(), reason="needs ../shared/data")
 BUNDLE = "default/onnx-int8"
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_data import SHARED_DATA
 
 from edge_msa.errors import UserError
 from edge_msa.features.text import WordPieceTokenizer, bundle_tokenizer, tokenize
 from edge_msa.runtime.tiers import ASSETS, tier_bundles
 
-VADER = Path(__file__).resolve().parents[2] / "shared" / "data" / "vader_icwsm2014"
+VADER = SHARED_DATA / "vader_icwsm2014"
 TRICKY = ["", "   ", "Naïve CAFÉ déjà-vu!!", "don't... can't -- won't?", "日本語のテキスト and emoji 😀",
           "a " * 200, "supercalifragilisticexpialidocious", "tab\tand\nnewline", "$3.50 @ 10:30pm #1"]
 

@@ -1,7 +1,7 @@
 """ExecuTorch: torch.export -> (PT2E int8) -> XNNPACK partitioner -> `.pte`.
 
 Reports what XNNPACK took: executorch 1.5.1 leaves layer_norm, embeddings, gathers and some
-reductions to the portable kernels (STACK.md), which matters for latency on a phone.
+reductions to the portable kernels, which matters for latency on a phone.
 """
 
 from __future__ import annotations

@@ -31,8 +31,8 @@ class QuantizationConfig(_Strict):
     per_channel: bool = True
     # int8 embedding tables (pt2e-*, onnx-dynamic): at student size the vocabulary is most of the file
     embeddings: bool = True
-    # pt2e-static: module-name patterns (fnmatch) left in float, e.g. "*.ffn_out" (STACK.md: the
-    # stock static recipe on every op breaks a BERT-style encoder)
+    # pt2e-static: module-name patterns (fnmatch) left in float, e.g. "*.ffn_out" (the stock static
+    # recipe on every op breaks a BERT-style encoder)
     keep_float: list[str] = Field(default_factory=list)
     # pt2e-static: module-name patterns quantized dynamically instead (int8 weights, activation
     # ranges per call) for layers whose activations a calibrated range clips

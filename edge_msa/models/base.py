@@ -1,4 +1,4 @@
-"""The contract every model family follows (see DESIGN.md, "Model I/O").
+"""The contract every model family follows (tests/test_family_contract.py checks it for each).
 
 forward(text, text_mask, audio, audio_mask, vision, vision_mask) -> (score [B], uncertainty [B])
 Masks are float tensors, 1 = present; an absent modality has an all-zero mask. No tensor-value

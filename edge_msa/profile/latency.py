@@ -1,4 +1,6 @@
-"""The latency harness: warm-up, then timed runs; percentiles, throughput, peak memory."""
+"""The latency harness, the one timing loop of the profiler and every bench: warm-up, then timed runs
+(percentiles, throughput, peak memory), or several variants interleaved in rounds so that load from
+other processes falls on all of them alike (medians, for ratios measured in one process)."""
 
 from __future__ import annotations
 
@@ -40,3 +42,25 @@ def time_calls(fn: Callable[[], object], runs: int, warmup: int) -> dict[str, fl
         "throughput_per_s": float(1e3 / times.mean()),
         "runs": runs,
     }
+
+
+def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median wall time of `fn` in ms over `repeats` timed calls, after `warmup` (at least 1) untimed."""
+    return time_calls(fn, repeats, max(warmup, 1))["p50_ms"]
+
+
+def interleaved_medians(calls: dict[str, Callable[[], object]], total: int, rounds: int,
+                        warmup: int = 5) -> dict[str, float]:
+    """Median ms per variant: each warmed up, then `rounds` rounds of total/rounds calls each,
+    variant after variant, so a burst of load from elsewhere hits every variant, not one."""
+    for fn in calls.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    for _ in range(rounds):
+        for key, fn in calls.items():
+            for _ in range(max(total // rounds, 1)):
+                t0 = time.perf_counter()
+                fn()
+                times[key].append((time.perf_counter() - t0) * 1e3)
+    return {k: float(np.median(v)) for k, v in times.items()}

@@ -30,7 +30,7 @@ LOAD_METHOD = "Program::load_method"
 
 def _record_etdump(bundle: Bundle, threads: int, runs: int, warmup: int, out: Path) -> Path:
     """Run the bundle's program warmup + runs times with ETDump on; returns the dump file."""
-    # registers quantized_decomposed kernels: int8 embedding tables need them (STACK.md)
+    # registers quantized_decomposed kernels: int8 embedding tables (embedding_byte) need them
     import executorch.kernels.quantized  # noqa: F401
     import torch
     from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool

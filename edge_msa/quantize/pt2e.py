@@ -2,8 +2,9 @@
 
 static: int8 activations and weights, activation ranges observed on a calibration set.
 dynamic: int8 weights, activations quantized per call (XNNPACK's dynamically quantized linear);
-STACK.md measured that this keeps a BERT-style encoder intact where the stock static recipe
-destroys it, which is why `keep_float` exists for the static path.
+with torch 2.13 / executorch 1.5.1 this keeps a BERT-style encoder intact where the stock static
+recipe on every op destroys it (its outputs decorrelate from fp32), which is why `keep_float` exists
+for the static path.
 Embedding tables become int8 (`quantized_decomposed::embedding_byte`); the runtime needs
 `import executorch.kernels.quantized` to run them.
 """
@@ -55,7 +56,7 @@ def quantize_pt2e(model: nn.Module, example_inputs: tuple[torch.Tensor, ...],
     else:
         xnnpack.set_global(config)
     if keep_float:
-        # opt ops out by module name (set_module_name(name, None) is rejected, see STACK.md)
+        # opt ops out by module name: torchao 0.18's set_module_name(name, None) is rejected
         xnnpack.set_filter_function(lambda node: not any(
             fnmatch(path, pattern) for path in _module_paths(node) for pattern in keep_float))
     if dynamic_modules and not dynamic:

@@ -1,4 +1,4 @@
-"""Evaluation under missing modalities (DESIGN.md, "Missing protocols").
+"""Evaluation under missing modalities: the field's protocols, one sweep each.
 
 - "none": the split as it is.
 - "lnln": LNLN's protocol: every token/frame dropped with rate r in 0, 0.1 .. 0.9, seeds
