@@ -64,3 +64,25 @@ def test_backends_reproduce_eager_on_held_out_sentences(manifests):
             assert np.max(np.abs(score - eager_score)) < tol and np.max(np.abs(unc - eager_unc)) < tol
         # the torch backend runs the program that was lowered (quantized for int8): same numbers
         assert np.max(np.abs(runs["executorch"][0] - runs["torch"][0])) < 0.02
+
+
+def test_a_lowering_that_asserts_is_one_clear_error(tmp_path, monkeypatch):
+    """executorch 1.5.1's XNNPACK partitioner asserts on lnln_lite-tiny with pt2e-dynamic ("Invalid
+    partition, found dependency cycles", minutes to reproduce): that assertion stands in here, raised
+    where the lowering runs, and must reach the user as a UserError naming the recipe."""
+    import executorch.exir
+    import torch
+
+    from edge_msa.errors import UserError
+    from edge_msa.export.executorch_export import export_executorch
+    from edge_msa.export.recipes import load_export_recipe
+    from edge_msa.models import create_model
+
+    def asserting_lowering(*_args, **_kwargs):
+        raise AssertionError("Invalid partition, found dependency cycles")
+
+    monkeypatch.setattr(executorch.exir, "to_edge_transform_and_lower", asserting_lowering)
+    model = create_model("mean_pool_mlp-tiny", "live-minilm")
+    example = tuple(torch.as_tensor(x) for x in model.example_inputs(1))
+    with pytest.raises(UserError, match="'android-xnnpack-fp32'.*dependency cycles"):
+        export_executorch(model, load_export_recipe("android-xnnpack-fp32"), example, None, tmp_path)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from edge_msa.errors import UserError
 from edge_msa.export.recipes import ExportRecipe
 from edge_msa.quantize.pt2e import quantize_pt2e
 
@@ -47,7 +48,13 @@ def export_executorch(model: torch.nn.Module, recipe: ExportRecipe, example: tup
     if recipe.reference_program:
         torch.export.save(program, str(out / PT2))
         files[PT2] = "reference"
-    edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+    try:
+        edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+    except AssertionError as e:  # executorch 1.5.1 asserts on some graphs (lnln_lite, pt2e-dynamic:
+        # "Invalid partition, found dependency cycles"): a limit of the lowering, not of the input
+        raise UserError(f"ExecuTorch's XNNPACK partitioner could not lower this model with recipe "
+                        f"{recipe.name!r} ({str(e).splitlines()[0] if str(e) else 'assertion'}); "
+                        f"try another recipe (static int8, fp32 or ONNX)") from None
     delegation = delegation_summary(edge.exported_program().graph_module)
     # quant fusion turns the leftover dequantize -> embedding into embedding_byte (int8 table)
     executorch_program = edge.to_executorch(ExecutorchBackendConfig(do_quant_fusion_and_const_prop=True))
