@@ -6,6 +6,7 @@ file reads the same way everywhere: `<file>: <field>: <what is wrong>`.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TypeVar
 
@@ -41,3 +42,18 @@ def validated(cls: type[Model], raw: object, source: str, top: str) -> Model:
         where = ".".join(str(p) for p in first["loc"]) or top
         raise UserError(f"{source}: {where}: {first['msg'].removeprefix('Value error, ')}") from None
 
+
+def jsonl_objects(path: Path, text: str) -> list[tuple[int, dict]]:
+    """(line number, object) for every non-blank line of a JSON-lines file; anything else is one error."""
+    out = []
+    for i, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{path}, line {i}: not JSON ({e.msg})") from None
+        if not isinstance(rec, dict):
+            raise UserError(f"{path}, line {i}: expected a JSON object per line")
+        out.append((i, rec))
+    return out

@@ -42,8 +42,8 @@ def test_jsonl_prompts_by_id_and_missing_rows_get_empty(tmp_path, data):
 
 
 @pytest.mark.parametrize("line, message", [
-    ("{not json", "p.jsonl:2: not valid JSON"),
-    ('{"id": "a"}', "p.jsonl:2: expected"),
+    ("{not json", "p.jsonl, line 2: not JSON"),
+    ('{"id": "a"}', "p.jsonl, line 2: expected"),
     ('{"id": "x", "prompt": "again"}', "appears twice"),
 ])
 def test_jsonl_bad_lines_are_user_errors(tmp_path, line, message):

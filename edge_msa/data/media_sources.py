@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -35,6 +34,7 @@ from pathlib import Path
 import yaml
 
 from edge_msa.errors import UserError
+from edge_msa.user_files import jsonl_objects
 
 SPLITS = ("train", "valid", "test")
 SPLIT_NAMES = {"train": "train", "valid": "valid", "val": "valid", "dev": "valid", "test": "test"}
@@ -142,7 +142,7 @@ def read_manifest(path: str | Path, need_labels: bool = True) -> list[Clip]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a UTF-8 text manifest") from None
-    records = _jsonl_records(path, text) if path.suffix in (".jsonl", ".json") else _csv_records(path, text)
+    records = jsonl_objects(path, text) if path.suffix in (".jsonl", ".json") else _csv_records(path, text)
     if not records:
         raise UserError(f"{path}: the manifest has no rows")
     need = ("path", "start_s", "end_s", "label") if need_labels else ("path",)
@@ -187,21 +187,6 @@ def _csv_records(path: Path, text: str) -> list[tuple[int, dict]]:
         return out
     except csv.Error as e:
         raise UserError(f"{path}: not a readable CSV manifest ({e})") from None
-
-
-def _jsonl_records(path: Path, text: str) -> list[tuple[int, dict]]:
-    out = []
-    for i, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{path}, line {i}: not JSON ({e.msg})") from None
-        if not isinstance(rec, dict):
-            raise UserError(f"{path}, line {i}: expected a JSON object per line")
-        out.append((i, rec))
-    return out
 
 
 def _seconds(value, where: str, default: float | None) -> float | None:

@@ -15,7 +15,6 @@ as two extra inputs (prompt ids, prompt mask), which `MMSLFTeacher.forward` acce
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -27,6 +26,7 @@ from edge_msa.data.batch import MSAData
 from edge_msa.errors import UserError
 from edge_msa.features.spec import FeatureSpec
 from edge_msa.features.text import tokenize
+from edge_msa.user_files import jsonl_objects
 
 PROMPT_TOKENS = 48  # describer sentences are 20-40 MiniLM tokens
 VOICE_KIND = "audio:logmel-40-pitch-energy"  # edge_msa.features.audio.KIND
@@ -51,19 +51,12 @@ class JsonlPrompts:
             raise UserError(f"prompt file {path} does not exist")
         self.path = path
         self.table: dict[str, str] = {}
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-            if not (isinstance(row, dict) and isinstance(row.get("id"), str | int)
-                    and isinstance(row.get("prompt"), str)):
-                raise UserError(f'{path}:{n}: expected {{"id": ..., "prompt": "..."}}, got {line[:80]!r}')
+        for n, row in jsonl_objects(path, path.read_text(encoding="utf-8")):
+            if not (isinstance(row.get("id"), str | int) and isinstance(row.get("prompt"), str)):
+                raise UserError(f'{path}, line {n}: expected {{"id": ..., "prompt": "..."}}, got {row!r:.80}')
             key = str(row["id"])
             if key in self.table:
-                raise UserError(f"{path}:{n}: id {key!r} appears twice")
+                raise UserError(f"{path}, line {n}: id {key!r} appears twice")
             self.table[key] = row["prompt"].strip()
 
     def prompts(self, data: MSAData) -> list[str]:
