@@ -231,8 +231,11 @@ def distill(teacher: MSAModel, student: MSAModel, train: PromptedData, valid: Pr
         inputs, labels, targets = batch
         return distill_loss(student, adapters, inputs, labels, targets, weights)
 
+    valid_preds: list[np.ndarray] = []  # one per validation call, so the selected one is not predicted again
+
     def validate():
         student_pred = predict(student, plain_valid)
+        valid_preds.append(student_pred)
         metrics = msa_metrics(valid.labels, student_pred, scale)
         gap_valid = float(np.abs(student_pred - teacher_pred).mean())
         return metrics[select], {"valid": metrics, "gap_valid": gap_valid}
@@ -242,7 +245,8 @@ def distill(teacher: MSAModel, student: MSAModel, train: PromptedData, valid: Pr
                   step_loss, validate, epochs=epochs, optim=optim, select=select,
                   lower_is_better=select in LOWER_IS_BETTER, params=params, progress=progress)
     best_epoch, history = outcome.best_epoch, outcome.history
-    best_pred = predict(student, plain_valid)  # the selected weights' predictions
+    # the selected weights' predictions: the last call when a hook re-validated, else the best epoch's
+    best_pred = valid_preds[-1] if outcome.hooks else valid_preds[best_epoch - 1]
     result = {"valid": outcome.final["valid"], "teacher_valid": teacher_valid,
               "gap_valid": outcome.final["gap_valid"], "test": None,
               "selected": {"epoch": best_epoch, "by": select}, "history": history}
