@@ -80,6 +80,8 @@ def bench_family(name: str, data: dict[str, dict[str, MSAData]], folds: dict, ro
             "progress": False}
     t0 = time.perf_counter()
     for kind, splits in data.items():
+        if args.deploy_only and kind != "speech":
+            continue
         torch.manual_seed(SEED)
         model = create_model(name)
         out["params"] = sum(p.numel() for p in model.parameters())
@@ -89,7 +91,7 @@ def bench_family(name: str, data: dict[str, dict[str, MSAData]], folds: dict, ro
         print(f"  {name} {kind}: clean MAE {out[kind]['clean']['mae']:.3f}, corr "
               f"{out[kind]['clean']['corr']:.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
         save()
-    for kind, fold_list in folds.items():
+    for kind, fold_list in ({} if args.deploy_only else folds).items():
         result = leave_one_domain_out(lambda: create_model(name), fold_list, root / f"domains-{kind}",
                                       domains=kind, seed=SEED, **opts)
         out[f"domains_{kind}"] = result["rows"]
@@ -199,6 +201,9 @@ def main(argv: list[str] | None = None) -> None:
                                                               "held-out rows per leave-one-domain-out fold")
     p.add_argument("--calls", type=int, default=30, help="timed batch-1 calls per variant")
     p.add_argument("--skip-deploy", action="store_true", help="quality columns only (no export, no timing)")
+    p.add_argument("--deploy-only", action="store_true",
+                   help="train the speech run only, then the deployment columns (--merge adds them to the "
+                        "family's row of a full run)")
     p.add_argument("--merge", type=Path, nargs="+", default=None,
                    help="only merge the --json files of earlier runs (families run in parallel)")
     p.add_argument("--json", type=Path, default=None)
@@ -209,6 +214,8 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"{path} exists: remove it first (results are never overwritten silently)")
     if args.merge:
         return merge(args.merge, args)
+    if args.deploy_only and args.skip_deploy:
+        raise SystemExit("--deploy-only and --skip-deploy exclude each other")
     args.datasets = {"text": "vader", "speech": "emodb"}
     load_before, t0 = os.getloadavg(), time.perf_counter()
     data = {kind: corpus(name, args.data, args) for kind, name in args.datasets.items()}
@@ -233,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{name}: crashed: {type(e).__name__}: {str(e).splitlines()[0][:160]}", flush=True)
                 results[-1]["crashed"] = f"{type(e).__name__}: {str(e)[:300]}"
                 save()
-    print(to_markdown(results, refs, summary(data, folds, load_before, t0, argv)))
+    print(to_markdown(results, refs, summary(data, folds, load_before, t0, argv, args.deploy_only)))
 
 
 def merge(paths: list[Path], args) -> None:
@@ -243,8 +250,14 @@ def merge(paths: list[Path], args) -> None:
         raise SystemExit("these runs did not score the same rows: they cannot share one table")
     meta = {**runs[0], "command": "; ".join(r["command"] for r in runs),
             "load_before": [r["load_before"] for r in runs], "load_after": [r["load_after"] for r in runs],
-            "minutes": max(r["minutes"] for r in runs)}
-    results = [x for r in runs for x in r["results"]]
+            "minutes": max(r["minutes"] for r in runs), "deploy_only": False}
+    full = [x for r in runs if not r.get("deploy_only") for x in r["results"]]
+    rows = {x["model"]: x for x in full}
+    for x in (x for r in runs if r.get("deploy_only") for x in r["results"]):
+        if x["model"] not in rows:
+            raise SystemExit(f"{x['model']}: a --deploy-only run needs that family's full run in --merge")
+        rows[x["model"]]["deploy"] = x.get("deploy", {"error": x.get("crashed", "not reached")})
+    results = list(rows.values())
     table = to_markdown(results, runs[0]["references"], meta)
     print(table)
     if args.markdown:
@@ -254,8 +267,10 @@ def merge(paths: list[Path], args) -> None:
                                          "merged": [str(p) for p in paths]}, indent=2) + "\n")
 
 
-def summary(data: dict, folds: dict, load_before: tuple, t0: float, argv: list[str] | None) -> dict:
+def summary(data: dict, folds: dict, load_before: tuple, t0: float, argv: list[str] | None,
+            deploy_only: bool) -> dict:
     return {"command": "python bench/bench_model_zoo.py " + " ".join(argv or sys.argv[1:]),
+            "deploy_only": deploy_only,
             "load_before": [round(x, 1) for x in load_before],
             "load_after": [round(x, 1) for x in os.getloadavg()],
             "minutes": (time.perf_counter() - t0) / 60,
@@ -265,7 +280,7 @@ def summary(data: dict, folds: dict, load_before: tuple, t0: float, argv: list[s
 
 def write(results: list[dict], refs: dict, data: dict, folds: dict, load_before: tuple, t0: float, args,
           argv: list[str] | None) -> None:
-    meta = summary(data, folds, load_before, t0, argv)
+    meta = summary(data, folds, load_before, t0, argv, args.deploy_only)
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(to_markdown(results, refs, meta))
