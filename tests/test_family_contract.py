@@ -1,7 +1,8 @@
 """The model I/O contract, once, for every family in the registry (its smallest preset) on the live
 spec: forward(text, text_mask, audio, audio_mask, vision, vision_mask) -> (score [B], uncertainty [B]),
 finite under every subset of present modalities, blind to the content of an absent one (mask 0),
-batch of one == batched, and a static `torch.export` that computes what eager does.
+batch of one == batched, text padding cut off == kept (what lets bundles take a variable text
+length), and a static `torch.export` that computes what eager does.
 
 What a family adds beyond the contract is tested in its own file (test_models_*.py, test_evidence_fusion.py).
 """
@@ -12,7 +13,7 @@ import pytest
 import torch
 
 from edge_msa.data.missing import SUBSETS, drop_modalities
-from edge_msa.features.spec import LIVE
+from edge_msa.features.spec import LIVE, trim_text
 from edge_msa.models import create_model, list_models
 
 # the teacher's forward also reads prompt tokens (a training-time model, never exported):
@@ -87,3 +88,15 @@ def test_static_export_computes_what_eager_does(family):
     other = tuple(v[1:2] for v in x)
     with torch.no_grad():
         torch.testing.assert_close(program.module()(*other), model(*other), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_cutting_the_text_padding_changes_nothing(family):
+    model, x = model_and_inputs(family)
+    with torch.no_grad():
+        for i in range(ROWS):
+            for subset in ("LAV", "AV", "L"):  # text present (padded on the last row) and absent
+                row = absent(tuple(v[i : i + 1] for v in x), subset)
+                cut = tuple(torch.from_numpy(a) for a in trim_text(tuple(v.numpy() for v in row)))
+                assert cut[0].shape[1] <= row[0].shape[1]
+                torch.testing.assert_close(model(*cut), model(*row), atol=1e-5, rtol=1e-5)

@@ -32,8 +32,10 @@ Role = Literal["model", "reference", "tokenizer", "script", "frontend", "doc"]
 
 class TensorInfo(StrictModel):
     name: str
-    shape: list[int]
+    shape: list[int]  # the longest input (batch 1)
     dtype: str
+    # where an axis may be shorter: the shortest input (the text axis of a dynamic_text bundle)
+    min_shape: list[int] | None = None
 
 
 class FileInfo(StrictModel):

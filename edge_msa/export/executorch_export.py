@@ -12,6 +12,7 @@ import torch
 
 from edge_msa.errors import UserError
 from edge_msa.export.recipes import ExportRecipe
+from edge_msa.export.shapes import program_shapes
 from edge_msa.quantize.pt2e import quantize_pt2e
 
 PTE, PT2 = "model.pte", "model.pt2"
@@ -39,11 +40,13 @@ def export_executorch(model: torch.nn.Module, recipe: ExportRecipe, example: tup
 
     q = recipe.quantization
     module = model.eval()
+    shapes = program_shapes(example, recipe.text_varies)
     if q is not None:
         module = quantize_pt2e(model, example, calibration, dynamic=q.scheme == "pt2e-dynamic",
                                per_channel=q.per_channel, embeddings=q.embeddings, keep_float=q.keep_float,
-                               dynamic_modules=q.dynamic_modules, operators=q.operators)
-    program = torch.export.export(module, example)
+                               dynamic_modules=q.dynamic_modules, operators=q.operators,
+                               dynamic_shapes=shapes)
+    program = torch.export.export(module, example, dynamic_shapes=shapes)
     files = {PTE: "model"}
     if recipe.reference_program:
         torch.export.save(program, str(out / PT2))

@@ -13,6 +13,7 @@ import torch
 
 from edge_msa.errors import UserError
 from edge_msa.export.recipes import ExportRecipe
+from edge_msa.export.shapes import program_shapes
 from edge_msa.export.tensorrt import build_script, lint_onnx
 from edge_msa.models.base import INPUT_NAMES, OUTPUT_NAMES
 from edge_msa.quantize.fp16 import HalfPrecision
@@ -35,7 +36,7 @@ def export_onnx(model: torch.nn.Module, recipe: ExportRecipe, example: tuple[tor
     fails the TensorRT lint is an error.
     """
     module = HalfPrecision(model) if recipe.precision == "fp16" else model.eval()
-    program = torch.export.export(module, example)
+    program = torch.export.export(module, example, dynamic_shapes=program_shapes(example, recipe.text_varies))
     files = {ONNX: "model"}
     if recipe.reference_program:
         torch.export.save(program, str(out / PT2))

@@ -69,6 +69,10 @@ class ExportRecipe(_Strict):
     # ship the voice front-end graph (frontend.onnx/.pte, 6-7 MB each); null: whenever the bundle's
     # audio input is the live voice kind it computes
     frontend: bool | None = None
+    # a text axis of 2..max_len tokens, so a short utterance costs what its tokens cost (the text
+    # encoder is most of a call); null: variable unless the target is jetson (the engine build
+    # script here makes static-shape engines)
+    dynamic_text: bool | None = None
     parity: ParityConfig
     tensorrt: TensorRTConfig = Field(default_factory=TensorRTConfig)
 
@@ -90,6 +94,8 @@ class ExportRecipe(_Strict):
             raise ValueError("fp16 is exported as an fp16 ONNX only")
         if self.target == "jetson" and self.format != "onnx":
             raise ValueError("jetson targets take an ONNX (TensorRT builds the engine on the device)")
+        if self.target == "jetson" and self.dynamic_text:
+            raise ValueError("dynamic_text: jetson bundles are built as static-shape TensorRT engines")
         if not self.backends or not set(self.backends) <= FORMAT_BACKENDS[self.format]:
             raise ValueError(f"backends {self.backends} do not run {self.format} bundles; "
                              f"choose from {sorted(FORMAT_BACKENDS[self.format])}")
@@ -103,6 +109,10 @@ class ExportRecipe(_Strict):
         if self.precision != "int8" and p.max_abs_diff is None:
             raise ValueError("float recipes need parity.max_abs_diff")
         return self
+
+    @property
+    def text_varies(self) -> bool:
+        return self.dynamic_text if self.dynamic_text is not None else self.target != "jetson"
 
     @property
     def calibrated(self) -> bool:

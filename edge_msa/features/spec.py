@@ -126,6 +126,27 @@ def pad_to_spec(inputs: tuple[np.ndarray, ...], spec: FeatureSpec) -> tuple[np.n
     return tuple(out)
 
 
+# A bundle exported with a variable text length takes 2..max_len tokens ([CLS] [SEP] at least):
+# torch.export specialises lengths 0 and 1, and the text encoder is almost all of a call's work.
+MIN_TEXT_LEN = 2
+
+
+def used_text_len(text_mask: np.ndarray) -> int:
+    """Tokens up to the last one the mask keeps (MIN_TEXT_LEN at least): what a row really uses."""
+    kept = np.flatnonzero(np.asarray(text_mask).reshape(-1))
+    return max(MIN_TEXT_LEN, int(kept[-1]) + 1 if kept.size else 0)
+
+
+def trim_text(inputs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """One row (batch 1) with the text and its mask cut after the last kept token.
+
+    Exact for every family here: padding is masked out of attention and pooling, and positions
+    count from the start, so the tokens after the last kept one change nothing but the cost.
+    """
+    n = used_text_len(inputs[1])
+    return (inputs[0][:, :n], inputs[1][:, :n], *inputs[2:])
+
+
 def check_live_spec(spec: FeatureSpec) -> None:
     """The runtime produces LIVE's kinds only: refuse a bundle trained on anything else."""
     for m in MODALITIES:

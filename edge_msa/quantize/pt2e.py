@@ -28,7 +28,8 @@ def quantize_pt2e(model: nn.Module, example_inputs: tuple[torch.Tensor, ...],
                   calibration: Iterable[tuple[torch.Tensor, ...]] | None, *, dynamic: bool,
                   per_channel: bool = True, embeddings: bool = True,
                   keep_float: list[str] | None = None, dynamic_modules: list[str] | None = None,
-                  operators: list[str] | None = None) -> torch.fx.GraphModule:
+                  operators: list[str] | None = None, dynamic_shapes: tuple | None = None
+                  ) -> torch.fx.GraphModule:
     """Export, annotate, calibrate (static) and convert; returns the quantized graph module.
 
     calibration: batch-1 input tuples (static); dynamic only needs the example to fix weight scales.
@@ -38,6 +39,7 @@ def quantize_pt2e(model: nn.Module, example_inputs: tuple[torch.Tensor, ...],
     operators: quantize only these aten ops (e.g. ["linear"]) instead of every pattern XNNPACK
     knows; the adds then stay float, among them the attention-mask add whose -1e4 entries would
     otherwise set the int8 range of the attention scores.
+    dynamic_shapes: torch.export's, for a program whose text length varies per call.
     """
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
@@ -47,7 +49,7 @@ def quantize_pt2e(model: nn.Module, example_inputs: tuple[torch.Tensor, ...],
     from torchao.quantization.pt2e.quantizer.composable_quantizer import ComposableQuantizer
     from torchao.quantization.pt2e.quantizer.embedding_quantizer import EmbeddingQuantizer
 
-    graph = torch.export.export(model.eval(), example_inputs).module()
+    graph = torch.export.export(model.eval(), example_inputs, dynamic_shapes=dynamic_shapes).module()
     config = get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=dynamic)
     xnnpack = XNNPACKQuantizer()
     if operators:

@@ -33,6 +33,7 @@ from edge_msa.export.inputs_doc import INPUTS_MD, inputs_markdown
 from edge_msa.export.onnx_export import export_onnx
 from edge_msa.export.parity import compare, eager_outputs, failure_message
 from edge_msa.export.recipes import ExportRecipe, load_calibration_recipe, load_export_recipe
+from edge_msa.export.shapes import input_min_shape
 from edge_msa.features.spec import FeatureSpec
 from edge_msa.features.text import minilm_path
 from edge_msa.models.base import INPUT_NAMES, OUTPUT_NAMES
@@ -114,7 +115,7 @@ def export_run(run_dir: str | Path, recipe: ExportRecipe | str | Path, out: str 
         if recipe.format != "onnx":
             raise UserError(f"--target {target}: Jetson runs TensorRT from ONNX; {recipe.name} makes a "
                             f"{recipe.format} bundle (use a jetson-trt-* recipe)")
-        recipe = recipe.model_copy(update={"target": "jetson"})
+        recipe = recipe.model_copy(update={"target": "jetson", "dynamic_text": False})
     out = Path(out)
     check_outputs({}, folders={"--out": out}, force=force,
                   inputs={"RUN": run_dir, "--calibration": calibration})  # before the slow work
@@ -130,7 +131,8 @@ def export_run(run_dir: str | Path, recipe: ExportRecipe | str | Path, out: str 
         inputs = spec_arrays(held_out, spec)
         calib, calib_meta = calibration_inputs(recipe, spec, source, calibration)
         example = tuple(torch.from_numpy(np.ascontiguousarray(a[:1])) for a in inputs)  # a real row
-        inputs_info = [{"name": n, "shape": list(a[:1].shape), "dtype": str(a.dtype)}
+        inputs_info = [{"name": n, "shape": list(a[:1].shape), "dtype": str(a.dtype),
+                        "min_shape": input_min_shape(n, list(a[:1].shape), recipe.text_varies)}
                        for n, a in zip(INPUT_NAMES, inputs, strict=True)]
         bar.update(task, advance=1, description=f"export {recipe.format} {recipe.precision}")
 

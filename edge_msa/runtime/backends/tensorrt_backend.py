@@ -21,6 +21,7 @@ ENGINE, TIMING_CACHE = "model.engine", "timing.cache"
 
 class TensorRTBackend(Backend):
     name = "tensorrt"
+    takes_short_text = False  # engines are built at the manifest's shapes (build_engine.sh)
 
     @staticmethod
     def unavailable() -> str | None:
