@@ -8,7 +8,9 @@ through `export_run`, UNTRAINED weights with the parity gates off, so the figure
 size only) and the same interleaved-median timing. What it adds: every preset with a '-' (all of
 them take the live spec), several thread counts (the ExecuTorch/onnxruntime pools and torch's are
 re-made for each), and one table of median ms and speed-up vs torch eager for all of them. Inputs
-are the profiler's (`profile_inputs`: a real sentence, audio and face present at full window).
+are the profiler's (`profile_inputs`: a real 17-token sentence, or `--text-tokens N` kept tokens;
+audio and face present at full window). Every variant computes the same tokens: the bundles cut the
+text after its last kept token (their text axis varies), so eager gets the cut inputs too.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from bench_export import EAGER, RECIPES, export_all, untrained_run
 
 from edge_msa.data.datasets import DEFAULT_DATA
 from edge_msa.export.bundle import load_bundle
+from edge_msa.features.spec import trim_text
 from edge_msa.models import list_models
 from edge_msa.profile.devices import detect_device
 from edge_msa.profile.latency import interleaved_medians
@@ -38,10 +41,10 @@ def presets() -> list[str]:
 
 
 def time_variants(model: torch.nn.Module, bundles: dict[str, Path], threads: int, calls: int,
-                  rounds: int) -> dict[str, dict]:
+                  rounds: int, text_tokens: int | None = None) -> dict[str, dict]:
     """name -> median ms and speed-up vs eager, every backend made with `threads` threads."""
-    inputs = profile_inputs(model.spec)
-    tensors = tuple(torch.from_numpy(a) for a in inputs)
+    inputs = profile_inputs(model.spec, text_tokens=text_tokens)
+    tensors = tuple(torch.from_numpy(a) for a in trim_text(inputs))
 
     def eager():
         with torch.inference_mode():
@@ -57,7 +60,7 @@ def time_variants(model: torch.nn.Module, bundles: dict[str, Path], threads: int
 
 
 def bench_model(name: str, root: Path, data: str, threads: list[int], calls: int, rounds: int,
-                reuse: bool, recipes: tuple[str, ...] = RECIPES) -> dict:
+                reuse: bool, recipes: tuple[str, ...] = RECIPES, text_tokens: int | None = None) -> dict:
     run = untrained_run(name, root, data)
     model, _ = load_run(run)
     exported = export_all(run, root, trained=False, reuse=reuse, recipes=recipes)
@@ -72,7 +75,9 @@ def bench_model(name: str, root: Path, data: str, threads: list[int], calls: int
                             "mb": bundle_summary(bundle)["model_size_mb"]}
     return {"model": name, "spec": model.spec.name, "variants": variants,
             "errors": {k: v for k, v in exported.items() if isinstance(v, str)},
-            "timings": {str(t): time_variants(model, bundles, t, calls, rounds) for t in threads}}
+            "text_tokens": text_tokens or int(trim_text(profile_inputs(model.spec))[1].shape[1]),
+            "timings": {str(t): time_variants(model, bundles, t, calls, rounds, text_tokens)
+                        for t in threads}}
 
 
 def print_table(results: list[dict], threads: list[int]) -> None:
@@ -109,6 +114,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", default=str(DEFAULT_DATA), help="real data for the untrained runs' rows")
     p.add_argument("--threads", type=int, nargs="+", default=[2], help="thread count(s) of every backend")
     p.add_argument("--recipes", nargs="+", default=list(RECIPES), help="export recipes (default: all five)")
+    p.add_argument("--text-tokens", type=int, default=None,
+                   help="kept text tokens of the timed input (default: the profiler's 17-token sentence)")
     p.add_argument("--calls", type=int, default=60, help="timed calls per variant (all rounds)")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     p.add_argument("--json", type=Path, default=None, help="write the results here")
@@ -128,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
             root = (args.keep or Path(tmp)) / name
             try:
                 results.append(bench_model(name, root, args.data, args.threads, args.calls, args.rounds,
-                                           args.reuse, tuple(args.recipes)))
+                                           args.reuse, tuple(args.recipes), args.text_tokens))
             except Exception as e:  # noqa: BLE001 - one exporter crash must not end the sweep
                 print(f"{name}: crashed: {type(e).__name__}: {str(e).splitlines()[0][:160]}", flush=True)
                 results.append({"model": name, "crashed": f"{type(e).__name__}: {str(e)[:300]}"})

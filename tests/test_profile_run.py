@@ -48,6 +48,18 @@ def test_onnx_bundle_profile_json_validates_and_covers_every_backend(bundles, tm
     assert result.operators is None and result.stages is None
 
 
+def test_text_tokens_set_what_the_bundle_computes(bundles, tmp_path, capsys):
+    """The default input is the 17-token sentence, cut to its tokens (the bundle's text axis varies);
+    --text-tokens 64 times the whole window."""
+    for tokens in (None, 64):
+        extra = [] if tokens is None else ["--text-tokens", tokens]
+        code, raw, _ = profile([bundles["android-xnnpack-fp32"], "--backend", "executorch", *extra],
+                               tmp_path, capsys)
+        assert code == 0
+        assert raw["settings"]["text_tokens"] == (tokens or 17) and raw["settings"]["text_cut"] is True
+        (tmp_path / "result.json").unlink()
+
+
 def test_operators_break_an_executorch_bundle_down(bundles, tmp_path, capsys):
     code, raw, _ = profile([bundles["android-xnnpack-fp32"], "--backend", "executorch", "--operators"],
                            tmp_path, capsys)
@@ -92,6 +104,7 @@ def test_stages_profile_the_runtime_on_a_media_file(bundles, tmp_path, capsys):
     (["{onnx}", "--runs", "0"], "--runs"),
     (["{onnx}", "--operators", *QUICK], "needs an ExecuTorch (.pte) bundle"),
     (["{onnx}", "--stages", "no-such.mp4", *QUICK], "no-such.mp4 does not exist"),
+    (["{onnx}", "--text-tokens", "65", *QUICK], "--text-tokens must be 2..64"),
 ])
 def test_bad_inputs_exit_2_with_one_line(bundles, tmp_path, capsys, args, message):
     args = [a.format(onnx=bundles["onnx-cpu-fp32"]) for a in args]

@@ -42,6 +42,9 @@ def profile_bundle_cmd(
     warmup: int = typer.Option(10, help="Untimed calls first (the first one is reported apart)."),
     devices: Path = typer.Option(None, help="Device profile folder (default: ./devices, else the profiles "
                                                     "edge-msa carries)."),
+    text_tokens: int = typer.Option(None, "--text-tokens",
+                                    help="Kept text tokens of the timed input (default: a 17-token sentence; "
+                                         "the bundle's max_len: the worst case)."),
     operators: bool = typer.Option(False, help="ExecuTorch bundles: per-operator breakdown via ETDump."),
     stages: Path = typer.Option(None, help="Also profile the whole runtime per stage on this media file."),
     json_out: Path = typer.Option(None, "--json", help="Write the result (JSON) here."),
@@ -58,11 +61,12 @@ def profile_bundle_cmd(
     profiles = sorted(Path(devices or default_devices_dir()).glob("*.yaml"))  # what it reads of --devices
     check_outputs({"--json": json_out}, force=force,
                   inputs={"BUNDLE": bundle, "--devices": profiles, "--stages": stages})
-    result = profile_bundle(bundle, backend or None, threads, runs, warmup, devices)
+    result = profile_bundle(bundle, backend or None, threads, runs, warmup, devices, text_tokens)
     if operators:
         from edge_msa.profile.operators import executorch_operators
 
-        result.operators = executorch_operators(bundle, threads=threads, runs=min(runs, 20))
+        result.operators = executorch_operators(bundle, threads=threads, runs=min(runs, 20),
+                                                text_tokens=text_tokens)
     if stages is not None:
         from edge_msa.profile.stages import profile_stages
 
@@ -78,8 +82,10 @@ def profile_bundle_cmd(
             table.add_row(r.backend, f"unavailable: {r.reason}", "", "", "", "", "")
     console = Console()
     console.print(table)
+    text = (f"text cut to its {result.settings['text_tokens']} tokens" if result.settings["text_cut"]
+            else "text padded to the bundle's static length")
     console.print(f"model file {result.bundle['model_size_mb']:.2f} MB, {threads} threads, "
-                  f"{runs} runs after {warmup} warm-up calls")
+                  f"{runs} runs after {warmup} warm-up calls; {text}")
     if result.operators:
         console.print(result.operators.get("summary", ""))
     if result.stages:

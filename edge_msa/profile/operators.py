@@ -28,7 +28,8 @@ OPERATOR_CALL, DELEGATE_CALL, EXECUTE = "OPERATOR_CALL", "DELEGATE_CALL", "Metho
 LOAD_METHOD = "Program::load_method"
 
 
-def _record_etdump(bundle: Bundle, threads: int, runs: int, warmup: int, out: Path) -> Path:
+def _record_etdump(bundle: Bundle, threads: int, runs: int, warmup: int, out: Path,
+                   text_tokens: int | None = None) -> Path:
     """Run the bundle's program warmup + runs times with ETDump on; returns the dump file."""
     # registers quantized_decomposed kernels: int8 embedding tables (embedding_byte) need them
     import executorch.kernels.quantized  # noqa: F401
@@ -36,12 +37,16 @@ def _record_etdump(bundle: Bundle, threads: int, runs: int, warmup: int, out: Pa
     from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
     from executorch.runtime import Runtime
 
+    from edge_msa.features.spec import trim_text
     from edge_msa.profile.runner import profile_inputs
 
     _unsafe_reset_threadpool(threads)  # the pool is process-wide and defaults to the core count
     program = Runtime.get().load_program(bundle.path("model"), enable_etdump=True, debug_buffer_size=0)
     method = program.load_method("forward")
-    inputs = [torch.from_numpy(a) for a in profile_inputs(bundle.spec)]
+    inputs = profile_inputs(bundle.spec, text_tokens=text_tokens)
+    if bundle.manifest.inputs[0].min_shape is not None:  # what the backends run: the text cut
+        inputs = trim_text(inputs)
+    inputs = [torch.from_numpy(a) for a in inputs]
     for _ in range(warmup + runs):
         method.execute(inputs)
     path = out / "model.etdump"
@@ -146,7 +151,8 @@ def summary_text(result: dict, top: int = 12) -> str:
     return "\n".join(lines)
 
 
-def executorch_operators(bundle_dir: str | Path, threads: int = 2, runs: int = 20, warmup: int = 2) -> dict:
+def executorch_operators(bundle_dir: str | Path, threads: int = 2, runs: int = 20, warmup: int = 2,
+                         text_tokens: int | None = None) -> dict:
     """Per-operator time of an ExecuTorch bundle (mean per run); the dict carries a printable "summary"."""
     if runs < 1 or warmup < 0 or threads < 1:
         raise UserError("operator profiling needs runs >= 1, warmup >= 0 and threads >= 1")
@@ -162,7 +168,7 @@ def executorch_operators(bundle_dir: str | Path, threads: int = 2, runs: int = 2
     delegation = bundle.manifest.delegation or {}
     delegate_name = str(delegation.get("backend", "delegate"))
     with tempfile.TemporaryDirectory(prefix="edge-msa-etdump-") as tmp:
-        path = _record_etdump(bundle, threads, runs, warmup, Path(tmp))
+        path = _record_etdump(bundle, threads, runs, warmup, Path(tmp), text_tokens)
         from executorch.devtools import Inspector
 
         with warnings.catch_warnings():
