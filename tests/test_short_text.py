@@ -16,8 +16,10 @@ def test_manifests_say_which_bundles_take_short_text():
         inputs = load_bundle(bundle(name)).manifest.inputs
         assert [t.min_shape for t in inputs[:2]] == [[1, MIN_TEXT_LEN]] * 2, name
         assert all(t.min_shape is None for t in inputs[2:]), name
+        assert f"| `text` | [1, {MIN_TEXT_LEN}..64] | int64 |" in (bundle(name) / "INPUTS.md").read_text()
     jetson = load_bundle(bundle("jetson-trt-fp16")).manifest.inputs  # static TensorRT engines
     assert all(t.min_shape is None for t in jetson)
+    assert "Every shape is static" in (bundle("jetson-trt-fp16") / "INPUTS.md").read_text()
 
 
 def test_cut_rows_score_what_padded_rows_score():

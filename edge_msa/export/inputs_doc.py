@@ -131,6 +131,22 @@ def _vision(m: ModalitySpec) -> list[str]:
     ]
 
 
+def _input_shape(t) -> str:
+    if t.min_shape is None:
+        return str(t.shape)
+    axes = (str(lo) if lo == hi else f"{lo}..{hi}" for lo, hi in zip(t.min_shape, t.shape, strict=True))
+    return "[" + ", ".join(axes) + "]"
+
+
+def _short_text(manifest: Manifest) -> list[str]:
+    if manifest.inputs[0].min_shape is None:
+        return ["", "Every shape is static: pad each input to the length shown."]
+    return ["", f"The text axis varies ({manifest.inputs[0].min_shape[1]}..{manifest.inputs[0].shape[1]} "
+            "tokens): feed `text` and `text_mask` cut after [SEP] (or padded: the same score). The text "
+            "encoder is most of a call, so a short utterance costs a fraction of a full window; "
+            "with no words, feed 2 [PAD] ids with a zero mask."]
+
+
 def inputs_markdown(manifest: Manifest) -> str:
     """The INPUTS.md of a bundle."""
     spec = manifest.feature_spec
@@ -147,8 +163,9 @@ def inputs_markdown(manifest: Manifest) -> str:
         "",
         "| name | shape | dtype | meaning |",
         "|---|---|---|---|",
-        *(f"| `{t.name}` | {t.shape} | {t.dtype} | {_meaning(t.name, spec.modality(t.name.split('_')[0]))} |"
-          for t in manifest.inputs),
+        *(f"| `{t.name}` | {_input_shape(t)} | {t.dtype} | "
+          f"{_meaning(t.name, spec.modality(t.name.split('_')[0]))} |" for t in manifest.inputs),
+        *_short_text(manifest),
         "",
         f"## text: `{spec.text.kind}`",
         "",

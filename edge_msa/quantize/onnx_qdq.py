@@ -33,6 +33,12 @@ def _prepare(src: Path, tmp: Path) -> Path:
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     prepared = tmp / "prepared.onnx"
+    if _has_symbolic_inputs(src):
+        # a variable text axis: onnxruntime's symbolic shape inference gives up on the MiniLM
+        # graphs here ("Incomplete symbolic shape inference", and it leaves a debug copy of the
+        # model in the working directory); onnx's own inference suffices for quantization
+        quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
+        return prepared
     try:
         quant_pre_process(str(src), str(prepared))
     except TypeError:
@@ -40,6 +46,11 @@ def _prepare(src: Path, tmp: Path) -> Path:
         # seen on evidence_fusion's lexicon and voice statistics); onnx's own inference suffices
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
     return prepared
+
+
+def _has_symbolic_inputs(path: Path) -> bool:
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return any(d.dim_param for i in graph.input for d in i.type.tensor_type.shape.dim)
 
 
 class _Reader:
