@@ -45,3 +45,22 @@ def test_a_row_without_text_runs_at_the_shortest_length():
     assert cut[0].shape == cut[1].shape == (1, MIN_TEXT_LEN)
     backend = load_backend(bundle("android-xnnpack-fp32"), "executorch")
     np.testing.assert_allclose(backend._run(cut)[0], backend._run(no_text)[0], atol=1e-4)
+
+
+def test_position_tables_are_cut_to_the_positions_a_bundle_uses():
+    import torch
+
+    from edge_msa.export.shapes import fit_positions
+    from edge_msa.models import create_model
+    from edge_msa.models.text_encoder import TextEncoder
+
+    torch.manual_seed(0)
+    model = create_model("lnln_lite-tiny").eval()  # the whole MiniLM-L6: 512 positions
+    x = model.example_inputs(2)  # at the live spec's 64 tokens
+    with torch.no_grad():
+        before = model(*x)
+        fit_positions(model, 64)
+        after = model(*x)
+    tables = [m.position for m in model.modules() if isinstance(m, TextEncoder)]
+    assert [t.num_embeddings for t in tables] == [64]
+    torch.testing.assert_close(after, before, atol=0, rtol=0)

@@ -33,7 +33,7 @@ from edge_msa.export.inputs_doc import INPUTS_MD, inputs_markdown
 from edge_msa.export.onnx_export import export_onnx
 from edge_msa.export.parity import compare, eager_outputs, failure_message
 from edge_msa.export.recipes import ExportRecipe, load_calibration_recipe, load_export_recipe
-from edge_msa.export.shapes import input_min_shape
+from edge_msa.export.shapes import fit_positions, input_min_shape
 from edge_msa.features.spec import FeatureSpec
 from edge_msa.features.text import minilm_path
 from edge_msa.models.base import INPUT_NAMES, OUTPUT_NAMES
@@ -121,6 +121,8 @@ def export_run(run_dir: str | Path, recipe: ExportRecipe | str | Path, out: str 
                   inputs={"RUN": run_dir, "--calibration": calibration})  # before the slow work
     model, config = load_run(run_dir)
     spec = model.spec
+    if spec.text.is_tokens:
+        model = fit_positions(model, spec.text.max_len)
     scale = config.get("scale", "mosi")
     columns = (TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TimeElapsedColumn())
