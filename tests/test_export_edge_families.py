@@ -61,3 +61,29 @@ def test_onnx_int8_runs_and_matches_eager(model_and_rows, tmp_path):
         feed = {k: v.numpy() for k, v in zip(INPUT_NAMES, row, strict=True)}
         got_score, got_uncertainty = (float(np.asarray(o)[0]) for o in session.run(None, feed))
         assert abs(got_score - score) < 0.1 and abs(got_uncertainty - uncertainty) < 0.1
+
+
+@pytest.mark.parametrize("family", ["cyin_lite", "dashfusion_lite", "midg_lite"])
+def test_tensorrt_qdq_int8_onnx_of_each_new_family_matches_eager(family, tmp_path):
+    """The Jetson int8 recipe (explicit Q/DQ, calibrated, TensorRT-lint clean) on each new family,
+    run by onnxruntime; calibration is the synthetic rows with whole modalities dropped."""
+    import onnxruntime as ort
+
+    torch.manual_seed(0)
+    model = create_model(f"{family}-tiny", MOSI_BERT).eval()
+    data = synthetic_data(MOSI_BERT, n=32, seed=5)
+    calib = tuple(np.concatenate([a.numpy() for a in parts]) for parts in zip(
+        *(drop_modalities(data.inputs(slice(i, i + 1)), SUBSETS[i % len(SUBSETS)]) for i in range(32)),
+        strict=True))
+    rows = [drop_modalities(data.inputs(slice(i, i + 1)), s) for i, s in enumerate(SUBSETS)]
+    info = export_onnx(model, load_export_recipe("jetson-trt-int8"), rows[0], calib, tmp_path,
+                       [{"name": n, "shape": list(a.shape), "dtype": str(a.dtype).removeprefix("torch.")}
+                        for n, a in zip(INPUT_NAMES, rows[0], strict=True)])
+    assert info["tensorrt"]["lint"]["ok"], info["tensorrt"]["lint"]
+    session = ort.InferenceSession(str(tmp_path / ONNX), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        for row in rows:
+            score, uncertainty = (float(o) for o in model(*row))
+            feed = {k: v.numpy() for k, v in zip(INPUT_NAMES, row, strict=True)}
+            got_score, got_uncertainty = (float(np.asarray(o)[0]) for o in session.run(None, feed))
+            assert abs(got_score - score) < 0.1 and abs(got_uncertainty - uncertainty) < 0.1
