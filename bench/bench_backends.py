@@ -27,7 +27,7 @@ from bench_export import EAGER, RECIPES, export_all, untrained_run
 
 from edge_msa.data.datasets import DEFAULT_DATA
 from edge_msa.export.bundle import load_bundle
-from edge_msa.features.spec import trim_text
+from edge_msa.features.spec import trim_text, used_text_len
 from edge_msa.models import list_models
 from edge_msa.profile.devices import detect_device
 from edge_msa.profile.latency import interleaved_medians
@@ -75,7 +75,7 @@ def bench_model(name: str, root: Path, data: str, threads: list[int], calls: int
                             "mb": bundle_summary(bundle)["model_size_mb"]}
     return {"model": name, "spec": model.spec.name, "variants": variants,
             "errors": {k: v for k, v in exported.items() if isinstance(v, str)},
-            "text_tokens": text_tokens or int(trim_text(profile_inputs(model.spec))[1].shape[1]),
+            "text_tokens": text_tokens or used_text_len(profile_inputs(model.spec)[1]),
             "timings": {str(t): time_variants(model, bundles, t, calls, rounds, text_tokens)
                         for t in threads}}
 

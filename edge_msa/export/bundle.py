@@ -73,6 +73,11 @@ class Manifest(StrictModel):
     versions: dict[str, str | None]
 
     @property
+    def text_varies(self) -> bool:
+        """The program takes 2..max_len text tokens (inputs[0].min_shape set at export)."""
+        return self.inputs[0].min_shape is not None
+
+    @property
     def feature_spec(self) -> FeatureSpec:
         return FeatureSpec.from_dict(self.spec)
 

@@ -139,7 +139,7 @@ def _input_shape(t) -> str:
 
 
 def _short_text(manifest: Manifest) -> list[str]:
-    if manifest.inputs[0].min_shape is None:
+    if not manifest.text_varies:
         return ["", "Every shape is static: pad each input to the length shown."]
     return ["", f"The text axis varies ({manifest.inputs[0].min_shape[1]}..{manifest.inputs[0].shape[1]} "
             "tokens): feed `text` and `text_mask` cut after [SEP] (or padded: the same score). The text "

@@ -13,7 +13,7 @@ import numpy as np
 
 from edge_msa.errors import UserError
 from edge_msa.export.bundle import Bundle, load_bundle
-from edge_msa.features.spec import MIN_TEXT_LEN, FeatureSpec, trim_text
+from edge_msa.features.spec import MIN_TEXT_LEN, FeatureSpec, used_text_len
 from edge_msa.features.text import PAD_ID, bundle_tokenizer, tokenize
 from edge_msa.profile.devices import detect_device, load_profiles, match_profile
 from edge_msa.profile.latency import peak_rss_mb, time_calls
@@ -59,7 +59,7 @@ def bundle_summary(bundle: Bundle) -> dict:
 
 
 def profile_backend(bundle: Bundle, name: str, threads: int, runs: int, warmup: int,
-                    text_tokens: int | None = None) -> BackendResult:
+                    inputs: tuple[np.ndarray, ...]) -> BackendResult:
     from edge_msa.runtime.backends import backend_class, load_backend
 
     reason = backend_class(name).unavailable()
@@ -68,7 +68,6 @@ def profile_backend(bundle: Bundle, name: str, threads: int, runs: int, warmup: 
     t0 = time.perf_counter()
     backend = load_backend(bundle, name, threads=threads)
     load_ms = (time.perf_counter() - t0) * 1e3
-    inputs = profile_inputs(bundle.spec, tokenizer=bundle_tokenizer(bundle.root), text_tokens=text_tokens)
     stats = time_calls(lambda: backend.predict(inputs), runs=runs, warmup=warmup)
     return BackendResult(backend=name, status="ok", load_ms=load_ms, peak_rss_mb=peak_rss_mb(), **stats)
 
@@ -94,13 +93,12 @@ def profile_bundle(bundle_dir: str | Path, backends: list[str] | None, threads: 
         profile = match_profile(info, load_profiles(devices_dir))
     except UserError:
         profile = None  # no profile folder (installed package without a checkout): id only
-    results = [profile_backend(bundle, b, threads, runs, warmup, text_tokens) for b in wanted]
+    results = [profile_backend(bundle, b, threads, runs, warmup, inputs) for b in wanted]
     return ProfileResult(
         schema_=SCHEMA, created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         command=" ".join(["edge-msa", *sys.argv[1:]]) if sys.argv else "edge-msa profile",
         device={**info.to_dict(), "python": platform.python_version()},
         device_profile=profile.id if profile else None, bundle=bundle_summary(bundle),
         settings={"threads": threads, "runs": runs, "warmup": warmup, "batch": 1,
-                  "text_tokens": int(trim_text(inputs)[1].shape[1]),
-                  "text_cut": bundle.manifest.inputs[0].min_shape is not None},
+                  "text_tokens": used_text_len(inputs[1]), "text_cut": bundle.manifest.text_varies},
         results=results)

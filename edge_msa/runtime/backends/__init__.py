@@ -42,7 +42,7 @@ class Backend(ABC):
         self.threads = threads
         self._dtypes = [np.dtype(t.dtype) for t in self.manifest.inputs]
         self._shapes = [tuple(t.shape[1:]) for t in self.manifest.inputs]
-        self.trims_text = self.takes_short_text and self.manifest.inputs[0].min_shape is not None
+        self.trims_text = self.takes_short_text and self.manifest.text_varies
 
     @staticmethod
     def unavailable() -> str | None:
