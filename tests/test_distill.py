@@ -75,7 +75,7 @@ def test_loss_terms_for_a_student_cut_at_minilm_width(sets):
     loss.backward()
     assert set(logs) == {"loss", "task", "prediction", "attention", "fused", "hidden", "text_attention"}
     assert all(np.isfinite(v) for v in logs.values())
-    assert student.text_encoder.layers[0].qkv.weight.grad is not None
+    assert student.text_encoder.layers[0].q.weight.grad is not None
 
 
 def test_weights_parse_and_reject_unknown_terms():

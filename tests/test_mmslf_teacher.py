@@ -10,8 +10,8 @@ def test_prompt_shares_the_text_minilm_and_only_top_layers_train():
     assert model.prompt_encoder is model.text_encoder
     assert not any(k.startswith("prompt_minilm") for k in model.state_dict())  # stored once
     enc = model.text_encoder
-    assert not enc.word.weight.requires_grad and not enc.layers[1].qkv.weight.requires_grad
-    assert enc.layers[2].qkv.weight.requires_grad and model.head.score.weight.requires_grad
+    assert not enc.word.weight.requires_grad and not enc.layers[1].v.weight.requires_grad
+    assert enc.layers[2].k.weight.requires_grad and model.head.score.weight.requires_grad
 
 
 def test_missing_modalities_and_prompts_stay_finite():

@@ -3,7 +3,8 @@
 Everything here follows the model contract: float masks (1 = present), additive attention biases
 instead of boolean indexing, no tensor-value dependent Python control flow, so every block
 `torch.export`s with static or dynamic time axes. Attention is written out (matmul + softmax)
-rather than `scaled_dot_product_attention`, which lowers to more ops XNNPACK cannot delegate.
+rather than `scaled_dot_product_attention`, which lowers to more ops XNNPACK cannot delegate
+(`edge_msa.models.attention`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from edge_msa.data.missing import random_missing
 from edge_msa.errors import UserError
 from edge_msa.features.spec import MINILM_VOCAB, FeatureSpec, ModalitySpec
 from edge_msa.features.text import PAD_ID
+from edge_msa.models.attention import multi_head_attention, split_fused_projection
 from edge_msa.models.heads import masked_mean, present
 from edge_msa.models.text_encoder import minilm_encoder
 
@@ -30,7 +32,7 @@ NEG = -1e4  # additive bias for masked keys: finite, so an all-masked row stays 
 
 def key_padding_bias(mask: torch.Tensor) -> torch.Tensor:
     """[B, T] float mask -> [B, 1, 1, T] additive bias (0 present, -1e4 absent)."""
-    return ((1.0 - mask) * NEG)[:, None, None, :]
+    return ((1.0 - mask) * NEG).reshape(mask.shape[0], 1, 1, -1)
 
 
 def sinusoidal_positions(t: int, d: int, ref: torch.Tensor) -> torch.Tensor:
@@ -49,24 +51,20 @@ class Attention(nn.Module):
         if d % heads:
             raise UserError(f"width {d} is not divisible by {heads} heads")
         self.heads = heads
-        self.q = nn.Linear(d, d)
-        self.kv = nn.Linear(d, 2 * d)
+        self.q, self.k, self.v = (nn.Linear(d, d) for _ in range(3))
         self.out = nn.Linear(d, d)
         self.drop = nn.Dropout(dropout)
+        # checkpoints before edge-msa split the projections hold one fused `kv`
+        self._register_load_state_dict_pre_hook(
+            lambda state, prefix, *_: split_fused_projection(state, prefix, "kv", ("k", "v")))
 
     def forward(self, x: torch.Tensor, context: torch.Tensor, bias: torch.Tensor | None = None,
                 return_probs: bool = False):
         """-> output [B, Tq, d], or (output, probabilities [B, heads, Tq, Tk]) with `return_probs`
         (attention maps are what MMSLF's distillation matches)."""
-        b, tq, d = x.shape
-        tk, h = context.shape[1], self.heads
-        q = self.q(x).reshape(b, tq, h, d // h).transpose(1, 2)
-        k, v = self.kv(context).reshape(b, tk, 2, h, d // h).permute(2, 0, 3, 1, 4)
-        att = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(d // h))
-        if bias is not None:
-            att = att + bias
-        probs = att.softmax(-1)
-        out = self.out((self.drop(probs) @ v).transpose(1, 2).reshape(b, tq, d))
+        ctx, probs = multi_head_attention(self.q(x), self.k(context), self.v(context), self.heads,
+                                          bias, self.drop)
+        out = self.out(ctx)
         return (out, probs) if return_probs else out
 
 

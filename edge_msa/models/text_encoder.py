@@ -7,13 +7,12 @@ teacher (fewer layers, a factorised embedding table) while loading the same weig
 
 from __future__ import annotations
 
-import math
-
 import torch
 from safetensors.torch import load_file
 from torch import nn
 
 from edge_msa.features.text import minilm_path
+from edge_msa.models.attention import multi_head_attention, split_fused_projection
 
 MINILM = dict(vocab=30522, hidden=384, layers=6, heads=12, ffn=1536, max_pos=512)
 
@@ -24,20 +23,19 @@ class EncoderLayer(nn.Module):
     def __init__(self, hidden: int, heads: int, ffn: int, dropout: float = 0.1) -> None:
         super().__init__()
         self.heads = heads
-        self.qkv = nn.Linear(hidden, 3 * hidden)
+        self.q, self.k, self.v = (nn.Linear(hidden, hidden) for _ in range(3))
         self.out = nn.Linear(hidden, hidden)
         self.norm1 = nn.LayerNorm(hidden, eps=1e-12)
         self.ffn_in = nn.Linear(hidden, ffn)
         self.ffn_out = nn.Linear(ffn, hidden)
         self.norm2 = nn.LayerNorm(hidden, eps=1e-12)
         self.drop = nn.Dropout(dropout)
+        # checkpoints before edge-msa split the projections hold one fused `qkv`
+        self._register_load_state_dict_pre_hook(
+            lambda state, prefix, *_: split_fused_projection(state, prefix, "qkv", ("q", "k", "v")))
 
     def forward(self, x: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        b, t, h = x.shape
-        q, k, v = self.qkv(x).view(b, t, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
-        att = (q @ k.transpose(-1, -2)) / math.sqrt(h // self.heads) + bias
-        probs = att.softmax(-1)
-        ctx = (self.drop(probs) @ v).transpose(1, 2).reshape(b, t, h)
+        ctx, probs = multi_head_attention(self.q(x), self.k(x), self.v(x), self.heads, bias, self.drop)
         x = self.norm1(x + self.drop(self.out(ctx)))
         x = self.norm2(x + self.drop(self.ffn_out(nn.functional.gelu(self.ffn_in(x)))))
         return x, probs
@@ -69,7 +67,7 @@ class TextEncoder(nn.Module):
         t = ids.shape[1]
         pos = self.position.weight[:t].unsqueeze(0)
         x = self.drop(self.norm(self.word_proj(self.word(ids)) + pos + self.token_type))
-        bias = ((1.0 - mask) * -1e4)[:, None, None, :]  # additive 4-D mask, no boolean indexing
+        bias = ((1.0 - mask) * -1e4).reshape(mask.shape[0], 1, 1, -1)  # additive 4-D, no boolean indexing
         attentions = []
         for layer in self.layers:
             x, probs = layer(x, bias)
@@ -93,8 +91,8 @@ def _minilm_state(layers: int) -> dict[str, torch.Tensor]:
         p, q = f"encoder.layer.{i}.", f"layers.{i}."
         for kind in ("weight", "bias"):
             a = p + "attention.self."
-            out[q + "qkv." + kind] = torch.cat(
-                [src[a + n + "." + kind] for n in ("query", "key", "value")])
+            for n, ours in (("query", "q"), ("key", "k"), ("value", "v")):
+                out[q + ours + "." + kind] = src[a + n + "." + kind]
             out[q + "out." + kind] = src[p + "attention.output.dense." + kind]
             out[q + "norm1." + kind] = src[p + "attention.output.LayerNorm." + kind]
             out[q + "ffn_in." + kind] = src[p + "intermediate.dense." + kind]
