@@ -59,12 +59,11 @@ def export_executorch(model: torch.nn.Module, recipe: ExportRecipe, example: tup
                                dynamic_shapes=shapes)
     program = torch.export.export(module, example, dynamic_shapes=shapes)
     files = {PTE: "model"}
-    passes = xnnpack_transform_passes()
     if recipe.reference_program:
         torch.export.save(program, str(out / PT2))
         files[PT2] = "reference"
     try:
-        edge = to_edge_transform_and_lower(program, transform_passes=passes,
+        edge = to_edge_transform_and_lower(program, transform_passes=xnnpack_transform_passes(),
                                            partitioner=[XnnpackPartitioner()])
     except AssertionError as e:  # executorch 1.5.1 asserts on some graphs (lnln_lite, pt2e-dynamic:
         # "Invalid partition, found dependency cycles"): a limit of the lowering, not of the input

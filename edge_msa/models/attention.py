@@ -14,6 +14,13 @@ import math
 
 import torch
 
+NEG = -1e4  # additive bias for masked keys: finite, so an all-masked row stays finite (uniform)
+
+
+def key_padding_bias(mask: torch.Tensor) -> torch.Tensor:
+    """[B, T] float mask -> [B, 1, 1, T] additive bias (0 present, -1e4 absent)."""
+    return ((1.0 - mask) * NEG).reshape(mask.shape[0], 1, 1, -1)
+
 
 def multi_head_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int,
                          bias: torch.Tensor | None = None,

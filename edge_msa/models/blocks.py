@@ -18,7 +18,7 @@ from edge_msa.data.missing import random_missing
 from edge_msa.errors import UserError
 from edge_msa.features.spec import MINILM_VOCAB, FeatureSpec, ModalitySpec
 from edge_msa.features.text import PAD_ID
-from edge_msa.models.attention import multi_head_attention, split_fused_projection
+from edge_msa.models.attention import key_padding_bias, multi_head_attention, split_fused_projection
 from edge_msa.models.heads import masked_mean, present
 from edge_msa.models.text_encoder import minilm_encoder
 
@@ -27,14 +27,6 @@ __all__ = ["TOKEN_KIND", "Attention", "InputsTextEncoder", "ModalityInput", "Pre
            "masked_mean", "modality_inputs", "pooled_summaries", "present", "sinusoidal_positions"]
 
 TOKEN_KIND = "tokens:minilm-l6"
-NEG = -1e4  # additive bias for masked keys: finite, so an all-masked row stays finite (uniform)
-
-
-def key_padding_bias(mask: torch.Tensor) -> torch.Tensor:
-    """[B, T] float mask -> [B, 1, 1, T] additive bias (0 present, -1e4 absent)."""
-    return ((1.0 - mask) * NEG).reshape(mask.shape[0], 1, 1, -1)
-
-
 def sinusoidal_positions(t: int, d: int, ref: torch.Tensor) -> torch.Tensor:
     """[t, d] fixed sine/cosine positions, computed on the fly: no table, so no length limit."""
     pos = torch.arange(t, device=ref.device, dtype=ref.dtype)[:, None]

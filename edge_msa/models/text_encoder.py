@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from edge_msa.features.text import minilm_path
-from edge_msa.models.attention import multi_head_attention, split_fused_projection
+from edge_msa.models.attention import key_padding_bias, multi_head_attention, split_fused_projection
 
 MINILM = dict(vocab=30522, hidden=384, layers=6, heads=12, ffn=1536, max_pos=512)
 
@@ -67,7 +67,7 @@ class TextEncoder(nn.Module):
         t = ids.shape[1]
         pos = self.position.weight[:t].unsqueeze(0)
         x = self.drop(self.norm(self.word_proj(self.word(ids)) + pos + self.token_type))
-        bias = ((1.0 - mask) * -1e4).reshape(mask.shape[0], 1, 1, -1)  # additive 4-D, no boolean indexing
+        bias = key_padding_bias(mask)
         attentions = []
         for layer in self.layers:
             x, probs = layer(x, bias)

@@ -32,9 +32,9 @@ import torch
 from torch import nn
 
 from edge_msa.features.spec import FeatureSpec
+from edge_msa.models.attention import NEG
 from edge_msa.models.base import MSAModel
 from edge_msa.models.blocks import (
-    NEG,
     Attention,
     InputsTextEncoder,
     TransformerLayer,

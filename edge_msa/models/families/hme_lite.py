@@ -43,12 +43,12 @@ from edge_msa.models.registry import register_model
 SELF_MATCH = 1.0 - 1e-4  # cosine at or above this on every shared modality = the query itself
 
 
-
 def unit_rows(x: torch.Tensor) -> torch.Tensor:
     """`F.normalize(x, dim=-1)` as a broadcast division: F.normalize expands the norms to x's shape
     first, which executorch runs as a portable copy of the whole bank every call (9% of the int8
     program's time)."""
     return x / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp(min=1e-12)
+
 
 class HMELite(InputsTextEncoder, MSAModel):
     def __init__(self, spec: FeatureSpec, d: int = 128, heads: int = 8, ffn: int | None = None,
