@@ -35,6 +35,12 @@ class WindowRequest:
     audio_reason: str = ""  # why audio is missing, when it is
     transcript: str | None = None  # utterances: ASR text ("" = nothing recognised); ticks: None
     text_reason: str = ""
+    # the recogniser's own confidence in the transcript, 0..1 (Whisper: from its average
+    # log-probability and no-speech probability; engines that give none: 1.0)
+    text_confidence: float = 1.0
+    # Whisper encoder states of the utterance [frames, d] (one encoder pass serves the transcript
+    # and the voice expert); None when the engine computes none
+    voice_states: np.ndarray | None = None
     detected: float = field(default_factory=time.perf_counter)  # when the end became known
     latency_ms: dict[str, float] = field(default_factory=dict)
 
