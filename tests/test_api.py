@@ -1,4 +1,4 @@
-"""The Python API (edge_msa.api): the README's example as it stands, and what it promises beside it."""
+"""The Python API (edge_msa.api): the example of docs/api.md as it stands, and what it promises beside it."""
 
 from __future__ import annotations
 
@@ -14,19 +14,19 @@ from shared_data import SHARED_DATA
 
 from edge_msa.errors import UserError
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+API_PAGE = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 SPEECH = SHARED_DATA / "speech" / "librivox"
 
 
-def readme_example() -> str:
-    """The ```python block of the README's "Python API" section."""
-    found = re.search(r"^## Python API\n.*?^```python\n(.*?)^```", README.read_text(), re.S | re.M)
-    assert found, "README.md has no python example under '## Python API'"
+def api_page_example() -> str:
+    """The ```python block of the documentation's Python API page."""
+    found = re.search(r"^# Python API\n.*?^```python\n(.*?)^```", API_PAGE.read_text(), re.S | re.M)
+    assert found, "docs/api.md has no python example under '# Python API'"
     return found.group(1)
 
 
-def test_readme_example_runs(tmp_path):
-    out = subprocess.run([sys.executable, "-c", readme_example()], capture_output=True, text=True,
+def test_api_page_example_runs(tmp_path):
+    out = subprocess.run([sys.executable, "-c", api_page_example()], capture_output=True, text=True,
                          cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.splitlines()
