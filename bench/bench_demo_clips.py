@@ -23,12 +23,18 @@ from edge_msa.data.datasets import DEFAULT_DATA
 
 EMOTIONS = ("NEU", "HAP", "SAD", "ANG", "FEA", "DIS")
 MODALITIES = ("text", "audio", "vision")
+EVENT_KEYS = {"text": ("text",), "audio": ("voice", "audio"), "vision": ("face", "vision")}  # new, old
+
+
+def evidence_of(event: dict, modality: str) -> dict:
+    """The event's evidence of one modality, under the event vocabulary's new or old key."""
+    return next((event["evidence"][k] for k in EVENT_KEYS[modality] if k in event["evidence"]), {})
 
 
 def clip_row(events: list[dict]) -> dict:
     row = {"events": len(events), "score": float(np.mean([e["score"] for e in events])) if events else None}
     for m in MODALITIES:
-        ev = [e["evidence"][m]["score"] for e in events if e["evidence"].get(m, {}).get("present")]
+        ev = [evidence_of(e, m)["score"] for e in events if evidence_of(e, m).get("present")]
         row[m] = float(np.mean(ev)) if ev else None
     row["transcript"] = " | ".join(e.get("transcript") or "" for e in events)
     return row

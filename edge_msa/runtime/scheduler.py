@@ -20,6 +20,7 @@ import numpy as np
 
 from edge_msa.features.spec import MODALITIES, FeatureSpec, check_live_spec
 from edge_msa.features.text import PAD_ID, bundle_tokenizer, tokenize
+from edge_msa.runtime.calibrated_fusion import CalibratedFusion, PersonBaselines, load_voice_expert
 from edge_msa.runtime.events import Evidence, SentimentEvent, label_for
 from edge_msa.runtime.sources.base import TIMEOUT, ItemQueue
 from edge_msa.runtime.stats import StageStats
@@ -50,16 +51,24 @@ class FusionScheduler:
 
     def __init__(self, backend, spec: FeatureSpec, vision: TimedRing, scale: str = "mosi",
                  evidence: bool = True, stats: StageStats | None = None,
-                 vision_reason: Callable[[], str] = lambda: "") -> None:
+                 vision_reason: Callable[[], str] = lambda: "",
+                 baselines: PersonBaselines | None = None, calibrated: bool = True) -> None:
         check_live_spec(spec)
         # the bundle's own tokenizer files (no transformers needed); a bare model runner has none
         bundle = getattr(backend, "bundle", None)
-        self.tokenizer = bundle_tokenizer(bundle.root) if bundle is not None else None
+        self.tokenizer = bundle_tokenizer(bundle) if bundle is not None else None
         self.backend, self.spec, self.vision, self.scale = backend, spec, vision, scale
         self.evidence, self.stats = evidence, stats or StageStats()
         self.vision_reason = vision_reason  # why video is unusable now ("" when it is fine)
         self._recent_text: deque[tuple[float, str]] = deque(maxlen=32)  # (utterance end, transcript)
         self._index = 0
+        self._face_frames = (np.zeros(0), np.zeros((0, spec.vision.dim), np.float32))
+        # evidence_fusion bundles: per-expert evidence, per-person baselines, bounded fusion
+        manifest = getattr(bundle, "manifest", None)
+        valence = (manifest.overrides.get("face_valence") if manifest is not None
+                   and manifest.family == "evidence_fusion" else None)
+        self.calibrated = (CalibratedFusion(self._predict, spec, valence, scale, baselines)
+                           if calibrated and valence is not None else None)
 
     def _text(self, req: WindowRequest) -> tuple[str, str]:
         """(transcript, why text is missing) for a request."""
@@ -85,8 +94,10 @@ class FusionScheduler:
             audio = np.zeros((s.audio.max_len, s.audio.dim), np.float32)
             amask = np.zeros(s.audio.max_len, np.float32)
             masked["audio"] = req.audio_reason or "no speech in the window"
-        vision, vmask = fill_window(*self.vision.between(req.start, req.end), req.start, req.end,
-                                    s.vision.rate_hz, s.vision.max_len)
+        times, rows, ok = self.vision.between(req.start, req.end)
+        vision, vmask = fill_window(times, rows, ok, req.start, req.end, s.vision.rate_hz, s.vision.max_len)
+        recent = ok & (times >= req.end - s.vision.max_len / s.vision.rate_hz)  # what the window keeps
+        self._face_frames = (times[recent], rows[recent])
         if not vmask.any():
             masked["vision"] = self.vision_reason() or "no face in view"
         inputs = (ids, tmask, audio[None], amask[None].astype(np.float32), vision[None], vmask[None])
@@ -113,16 +124,14 @@ class FusionScheduler:
         if not any(present.values()):
             return None
         t1 = time.perf_counter()
-        score, uncertainty = self._predict(inputs)
-        t2 = time.perf_counter()
-        evidence = {m: Evidence(False) for m in MODALITIES}
-        used = [m for m in MODALITIES if present[m]]
-        for m in used if self.evidence else []:
-            if len(used) == 1:  # the same inputs as the fused call: reuse, do not recompute
-                evidence[m] = Evidence(True, score, uncertainty)
-            else:
-                evidence[m] = Evidence(True, *self._predict(only(inputs, m)))
-        t3 = time.perf_counter()
+        if self.calibrated is not None:
+            score, uncertainty, evidence = self._calibrated(inputs, present, req)
+            t2 = t3 = time.perf_counter()
+        else:
+            score, uncertainty = self._predict(inputs)
+            t2 = time.perf_counter()
+            evidence = self._evidence(inputs, present, score, uncertainty)
+            t3 = time.perf_counter()
         latency = {**req.latency_ms, "assemble_ms": (t1 - t0) * 1e3, "backend_ms": (t2 - t1) * 1e3,
                    "evidence_ms": (t3 - t2) * 1e3, "event_ms": (t3 - req.detected) * 1e3}
         for stage, ms in latency.items():
@@ -131,9 +140,37 @@ class FusionScheduler:
             index=self._index, kind=req.kind, start=round(req.start, 3), end=round(req.end, 3),
             score=score, label=label_for(score, self.scale), uncertainty=uncertainty,
             transcript=transcript, modalities=present, masked=masked, evidence=evidence,
-            latency_ms={k: round(v, 3) for k, v in latency.items()}, emitted_at=time.time())
+            latency_ms={k: round(v, 3) for k, v in latency.items()}, emitted_at=time.time(),
+            baseline=self.calibrated.baselines.state() if self.calibrated is not None else {})
         self._index += 1
         return event
+
+    def _evidence(self, inputs, present: dict[str, bool], score: float,
+                  uncertainty: float) -> dict[str, Evidence]:
+        """Each present modality alone: the same backend on the same window with only its mask on."""
+        evidence = {m: Evidence(False) for m in MODALITIES}
+        used = [m for m in MODALITIES if present[m]]
+        for m in used if self.evidence else []:
+            if len(used) == 1:  # the same inputs as the fused call: reuse, do not recompute
+                evidence[m] = Evidence(True, score, uncertainty)
+            else:
+                evidence[m] = Evidence(True, *self._predict(only(inputs, m)))
+        return evidence
+
+    def _calibrated(self, inputs, present: dict[str, bool],
+                    req: WindowRequest) -> tuple[float, float, dict[str, Evidence]]:
+        """The bounded fusion of the calibrated experts (evidence_fusion bundles)."""
+        cal = self.calibrated
+        if req.voice_states is not None and not cal.voice_expert_tried:
+            cal.voice_expert_tried = True  # first Whisper utterance: load the voice expert once
+            cal.attach_voice_expert(load_voice_expert())
+        readings = cal.readings(inputs, present, req.text_confidence if req.kind == "utterance" else 1.0,
+                                req.voice_states, self._face_frames, req.end)
+        score, uncertainty = cal.fuse(readings)
+        evidence = {m: Evidence(False) for m in MODALITIES}
+        for m, r in readings.items():
+            evidence[m] = Evidence(True, r.evidence, r.error / max(r.confidence, 0.05) ** 0.5)
+        return score, uncertainty, evidence
 
 
 def only(inputs: tuple[np.ndarray, ...], modality: str) -> tuple[np.ndarray, ...]:

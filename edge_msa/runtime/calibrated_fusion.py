@@ -1,0 +1,159 @@
+"""The runtime's calibrated path for `evidence_fusion` bundles: each expert's evidence measured on
+its own, corrected by the person's baseline, then fused with the bounded rule (`fusion_rule`).
+
+    text   the bundle run with only the text present; weighed by the recogniser's confidence
+    voice  the Whisper voice expert on the utterance's encoder states, standardised by the
+           speaker's running baseline (`runtime/voice_expert.py`) when the recogniser is Whisper;
+           else the bundle run with only the voice present (log-mel statistics, nano/pocketsphinx)
+    face   computed here from the window's expression probabilities and the bundle's valence
+           table (the same linear expert as the graph's), neutral-referenced, minus the person's
+           resting-face baseline (`face_calibration`)
+Other families keep the fused score their graph computes (they were trained end to end).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge_msa.features.spec import FeatureSpec
+from edge_msa.runtime.face_calibration import FaceBaseline, expression_slice, frame_evidence, valence_vector
+from edge_msa.runtime.fusion_rule import PRIOR_STD, Reading, error_from_uncertainty, fuse
+
+Predict = Callable[[tuple[np.ndarray, ...]], tuple[float, float]]
+SCALE_BOUND = {"mosi": 3.0, "sims": 1.0}
+
+
+def load_voice_expert():
+    """The shipped Whisper voice expert, or None where its weights or module are not installed."""
+    try:
+        from edge_msa.runtime.voice_expert import WhisperVoiceExpert
+
+        return WhisperVoiceExpert.load()
+    except (ImportError, OSError, ValueError):
+        return None
+    except Exception as e:  # noqa: BLE001 - a broken optional expert falls back to the bundle's voice
+        if type(e).__name__ == "UserError":
+            return None
+        raise
+
+
+@dataclass
+class PersonBaselines:
+    """One person's baselines for a run (or an enrolled API model).
+
+    running: update the baselines from every event (live runs); False for one utterance or one
+    image, where only an enrolment moves them."""
+
+    face: FaceBaseline = field(default_factory=FaceBaseline)
+    voice: object | None = None  # runtime.voice_expert.SpeakerBaseline, when the Whisper expert runs
+    running: bool = True
+    enrol_until_s: float = 0.0  # a run's first seconds that enrol (0: no enrolment)
+    _enrol_face: list[np.ndarray] = field(default_factory=list)
+    _enrol_voice: list[np.ndarray] = field(default_factory=list)
+    enrolled: bool = False
+
+    def enrolling(self, end: float) -> bool:
+        return not self.enrolled and end <= self.enrol_until_s
+
+    def finish_enrolment(self) -> None:
+        """Set the baselines from what the enrolment seconds showed (once)."""
+        if self.enrolled:
+            return
+        if self._enrol_face:
+            self.face.enrol(np.concatenate(self._enrol_face))
+        if self._enrol_voice and self.voice is not None:
+            self.voice.enrol(self._enrol_voice)
+        self.enrolled = True
+        self._enrol_face.clear()
+        self._enrol_voice.clear()
+
+    def state(self) -> dict:
+        voice = getattr(self.voice, "state", None)
+        return {"face": self.face.state().to_dict(),
+                "voice": voice().to_dict() if callable(voice) else None,
+                "enrolling": not self.enrolled and self.enrol_until_s > 0, "enrolled": self.enrolled}
+
+
+class CalibratedFusion:
+    """Per-expert readings of one window -> (score, uncertainty, {modality: (evidence, error)})."""
+
+    def __init__(self, predict: Predict, spec: FeatureSpec, face_valence: dict[str, float], scale: str,
+                 baselines: PersonBaselines | None = None, voice_expert=None) -> None:
+        self.predict, self.spec, self.scale = predict, spec, scale
+        self.valence = valence_vector(face_valence)
+        self.expr = expression_slice(spec.vision.dim)
+        self.baselines = baselines or PersonBaselines()
+        self.voice_expert = None
+        self.voice_expert_tried = voice_expert is not None
+        self.attach_voice_expert(voice_expert)
+        self._face_error: float | None = None
+
+    def attach_voice_expert(self, expert) -> None:
+        """Use the Whisper voice expert (None: keep the bundle's log-mel voice)."""
+        if expert is None:
+            return
+        self.voice_expert = expert
+        if self.baselines.voice is None:
+            from edge_msa.runtime.voice_expert import SpeakerBaseline
+
+            self.baselines.voice = SpeakerBaseline()
+
+    def face_error(self, inputs: tuple[np.ndarray, ...]) -> float:
+        """The face expert's validation error, read once from the graph's face-only uncertainty."""
+        if self._face_error is None:
+            from edge_msa.runtime.scheduler import only
+
+            self._face_error = error_from_uncertainty(self.predict(only(inputs, "vision"))[1])
+        return self._face_error
+
+    def readings(self, inputs: tuple[np.ndarray, ...], present: dict[str, bool], text_confidence: float,
+                 voice_states: np.ndarray | None, face_frames: tuple[np.ndarray, np.ndarray],
+                 end: float) -> dict[str, Reading]:
+        from edge_msa.runtime.scheduler import only
+
+        b, out = self.baselines, {}
+        enrolling = b.enrolling(end)
+        if not enrolling and b.enrol_until_s > 0:
+            b.finish_enrolment()
+        if present["text"]:
+            score, unc = self.predict(only(inputs, "text"))
+            out["text"] = Reading(score, error_from_uncertainty(unc), float(np.clip(text_confidence, 0, 1)))
+        if present["audio"]:
+            if voice_states is not None and self.voice_expert is not None:
+                out["audio"] = self._voice(voice_states, enrolling)
+            else:
+                score, unc = self.predict(only(inputs, "audio"))
+                out["audio"] = Reading(score, error_from_uncertainty(unc))
+        if present["vision"]:
+            out["vision"] = self._face(inputs, face_frames, enrolling)
+        return out
+
+    def _voice(self, states: np.ndarray, enrolling: bool) -> Reading:
+        from edge_msa.features.whisper_voice import pooled_voice_features
+
+        b = self.baselines
+        feats = pooled_voice_features(states)
+        if enrolling:
+            b._enrol_voice.append(feats)
+        elif b.running and b.voice is not None:
+            b.voice.update(feats)
+        score, error = self.voice_expert.evidence(feats, b.voice)
+        return Reading(score, error)
+
+    def _face(self, inputs: tuple[np.ndarray, ...], frames: tuple[np.ndarray, np.ndarray],
+              enrolling: bool) -> Reading:
+        b = self.baselines
+        times, rows = frames
+        values = frame_evidence(rows[:, self.expr], self.valence)
+        if enrolling:
+            b._enrol_face.append(values)
+        elif b.running:
+            b.face.observe(times, values)
+        evidence = float(values.mean()) - b.face.offset() if values.size else 0.0
+        return Reading(evidence, self.face_error(inputs))
+
+    def fuse(self, readings: dict[str, Reading]) -> tuple[float, float]:
+        return fuse(readings, SCALE_BOUND.get(self.scale, 3.0), PRIOR_STD)

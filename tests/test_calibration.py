@@ -1,0 +1,108 @@
+"""Calibration of the runtime's evidence: bounded fusion, the face mapping, the per-person baseline."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from edge_msa.features.face_expression import EXPRESSIONS
+from edge_msa.runtime.face_calibration import FaceBaseline, frame_evidence, valence_vector
+from edge_msa.runtime.fusion_rule import PRIOR_STD, Reading, error_from_uncertainty, fuse
+
+TABLE = {"happy": 2.025, "surprise": 0.825, "neutral": 0.0, "angry": -1.725, "disgust": -2.175,
+         "fear": -1.65, "sad": -1.575}  # the shipped default's face_valence
+
+
+def probs(**p: float) -> np.ndarray:
+    row = np.array([p.get(e, 0.0) for e in EXPRESSIONS])
+    return (row / row.sum())[None]
+
+
+# ---- fusion bounds ----
+def test_fusion_one_expert_is_about_its_evidence():
+    score, _ = fuse({"text": Reading(0.8, 1.0)})
+    assert score == pytest.approx(3 * math.tanh(0.8 / 3))
+    assert abs(score - 0.8) < 0.02
+
+
+def test_fusion_disagreement_lies_between_and_is_less_certain():
+    agree, u_agree = fuse({"text": Reading(1.5, 1.0), "vision": Reading(1.5, 1.0)})
+    split, u_split = fuse({"text": Reading(1.5, 1.0), "vision": Reading(-1.0, 1.0)})
+    assert -1.0 < split < 1.5
+    assert u_split > u_agree + 0.5  # spread (1.25 std) widens it
+
+
+def test_fusion_agreement_goes_beyond_each_but_never_saturates():
+    score, _ = fuse({m: Reading(-1.0, 1.0) for m in ("text", "audio", "vision")})
+    assert -3.0 < score < -1.0
+    assert score == pytest.approx(-3 * math.tanh(1.0))  # -2.28, not the sum's -3
+    strongest, _ = fuse({m: Reading(-3.0, 0.5) for m in ("text", "audio", "vision")})
+    assert -3.0 < strongest < -2.9
+
+
+def test_fusion_weighs_by_precision_and_confidence():
+    sure, _ = fuse({"text": Reading(2.0, 0.5), "vision": Reading(-2.0, 1.5)})
+    assert sure > 0  # the precise expert dominates
+    doubted, u_doubted = fuse({"text": Reading(2.0, 0.5, confidence=0.05), "vision": Reading(-2.0, 1.5)})
+    confident, u_confident = fuse({"text": Reading(2.0, 0.5, confidence=1.0), "vision": Reading(-2.0, 1.5)})
+    assert doubted < confident
+    assert u_doubted > u_confident
+
+
+def test_fusion_without_evidence_is_the_prior():
+    assert fuse({}) == (0.0, PRIOR_STD)
+
+
+def test_error_from_uncertainty_inverts_the_graph_rule():
+    err = 0.9
+    u = 1 / math.sqrt(1 / PRIOR_STD ** 2 + 1 / err ** 2)
+    assert error_from_uncertainty(u) == pytest.approx(err)
+    assert error_from_uncertainty(PRIOR_STD) == PRIOR_STD  # no information: the prior
+
+
+# ---- the face mapping ----
+def test_face_mapping_reads_a_hesitant_sad_face_near_zero_and_a_smile_positive():
+    v = valence_vector(TABLE)
+    resting = frame_evidence(probs(sad=0.35, angry=0.2, neutral=0.3, fear=0.1, happy=0.05), v)[0]
+    raw = (probs(sad=0.35, angry=0.2, neutral=0.3, fear=0.1, happy=0.05) @ v)[0]
+    assert raw < -0.8  # what the bundle's table says about this face
+    assert -0.15 < resting <= 0  # sad beats neutral by 0.05 only
+    smile = frame_evidence(probs(happy=0.9, neutral=0.05, sad=0.05), v)[0]
+    assert smile == pytest.approx(2.025 * 0.85)
+    angry = frame_evidence(probs(angry=0.7, sad=0.2, neutral=0.1), v)[0]
+    assert angry == pytest.approx(-1.725 * 0.6 - 1.575 * 0.1)
+
+
+# ---- the per-person baseline ----
+def test_face_baseline_shrinks_toward_zero_early_and_reaches_the_person_later():
+    b = FaceBaseline(prior_frames=50, keep_frames=600, reset_after_s=10)
+    b.observe(np.arange(10) / 10, np.full(10, -1.0))  # one second of a -1.0 resting face
+    assert b.offset() == pytest.approx(-1.0 * 10 / 60)  # early events are barely moved
+    b.observe(10 / 10 + np.arange(290) / 10, np.full(290, -1.0))
+    assert b.offset() == pytest.approx(-1.0 * 300 / 350)
+
+
+def test_face_baseline_is_robust_to_a_burst_and_counts_frames_once():
+    b = FaceBaseline(prior_frames=0)
+    t = np.arange(100) / 10
+    values = np.full(100, -0.8)
+    values[40:55] = 2.0  # a laugh: 1.5 s of strong smile
+    b.observe(t, values)
+    b.observe(t, values + 5.0)  # the same frames again (an overlapping window): ignored
+    assert b.offset() == pytest.approx(-0.8)
+    assert b.state().frames == 100
+
+
+def test_face_baseline_resets_after_the_face_is_gone_and_keeps_the_enrolled_prior():
+    b = FaceBaseline(prior_frames=50, reset_after_s=10)
+    b.enrol(np.full(30, -0.6))
+    assert b.offset() == pytest.approx(-0.6) and b.state().enrolled
+    b.observe(np.arange(50) / 10, np.full(50, -1.0))
+    assert b.offset() == pytest.approx((50 * -1.0 + 50 * -0.6) / 100)
+    b.observe(np.array([30.0]), np.array([0.5]))  # face back after 25 s: a new run of frames
+    assert b.state().frames == 1
+    assert b.offset() == pytest.approx((0.5 + 50 * -0.6) / 51)
+    b.reset()
+    assert b.offset() == pytest.approx(-0.6)
