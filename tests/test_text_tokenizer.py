@@ -11,6 +11,7 @@ import pytest
 from shared_data import SHARED_DATA
 
 from edge_msa.errors import UserError
+from edge_msa.export.bundle import load_bundle
 from edge_msa.features.text import WordPieceTokenizer, bundle_tokenizer, tokenize
 from edge_msa.runtime.tiers import ASSETS, tier_bundles
 
@@ -30,7 +31,7 @@ def _sentences() -> list[str]:
 def test_bundle_tokenizer_matches_transformers(tier):
     texts = _sentences()
     assert len(texts) > 500
-    ours = bundle_tokenizer(ASSETS / tier / tier_bundles(tier)[0])
+    ours = bundle_tokenizer(load_bundle(ASSETS / tier / tier_bundles(tier)[0]))
     assert (ASSETS / tier / tier_bundles(tier)[0] / "tokenizer" / "vocab.txt").is_file()  # the bundle's own
     for max_len in (8, 64):
         ids, mask = tokenize(texts, max_len, tokenizer=ours)
@@ -42,9 +43,10 @@ def test_bundle_tokenizer_matches_transformers(tier):
 
 NO_TORCH = """
 import sys
+from edge_msa.export.bundle import load_bundle
 from edge_msa.features.text import bundle_tokenizer
 from edge_msa.runtime.tiers import ASSETS
-ids, _ = bundle_tokenizer(ASSETS / "default" / "onnx-int8").encode(["great film"], 6)
+ids, _ = bundle_tokenizer(load_bundle(ASSETS / "default" / "onnx-int8")).encode(["great film"], 6)
 print(ids.tolist(), "torch" in sys.modules, "transformers" in sys.modules)
 """
 

@@ -9,8 +9,13 @@
     BUNDLE/build_engine.sh TensorRT build step for Jetson targets
 
 Every listed file carries its sha256; `load_bundle` refuses a bundle whose files are missing,
-changed or outside its folder, or whose manifest comes from a newer format than this edge-msa
-reads. Files the runtime adds later (a TensorRT engine, its timing cache) are not listed and not checked.
+changed or outside its folder, whose manifest comes from a newer format than this edge-msa
+reads, or whose manifest contradicts itself (inputs that are not its FeatureSpec's shapes, sizes
+out of bounds). A file the runtime reads from a bundle is reached through `Bundle.listed` or
+`Bundle.path`, so an unlisted file (a vocabulary dropped in beside the manifest) is refused, and
+each backend compares its model file's inputs with the manifest's (`Bundle.check_model_io`): a
+different model re-hashed into the manifest is refused before its first call. Files the runtime
+adds later (a TensorRT engine, its timing cache) are not listed and not checked.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from edge_msa.errors import UserError
-from edge_msa.features.spec import FeatureSpec
+from edge_msa.features.spec import INPUT_NAMES, OUTPUT_NAMES, FeatureSpec
 from edge_msa.user_files import StrictModel, validated
 
 FORMAT_VERSION = 2  # 2: the voice front-end (role "frontend", `frontend`) and INPUTS.md
@@ -52,7 +57,7 @@ class Manifest(StrictModel):
     family: str
     overrides: dict
     spec: dict  # FeatureSpec.to_dict()
-    scale: str  # label scale: "mosi" (-3..3) or "sims" (-1..1)
+    scale: Literal["mosi", "sims"]  # label scale: "mosi" (-3..3) or "sims" (-1..1)
     format: Literal["executorch", "onnx"]
     precision: Literal["fp32", "fp16", "int8"]
     quantization: dict | None  # scheme, options, calibration set; None for float bundles
@@ -101,6 +106,31 @@ class Bundle:
             raise UserError(f"bundle {self.root} has no {role} file "
                             f"(it has: {', '.join(self.manifest.files)})")
         return self.root / rel
+
+    def listed(self, rel: str) -> Path:
+        """`root / rel` when the manifest lists it (so `load_bundle` checked its sha256); refused if not."""
+        if rel not in self.manifest.files:
+            raise UserError(f"bundle {self.root} is invalid: it reads {rel}, which {MANIFEST} does not list "
+                            "with a sha256 (re-export the bundle)")
+        return self.root / rel
+
+    def check_model_io(self, inputs: list[tuple[str | None, str, list[int | None]]], outputs: int) -> None:
+        """Refuse a model file whose inputs (name or None, dtype, shape with None for a free axis) or
+        output count are not the manifest's: another model re-hashed into the manifest would
+        otherwise fail inside the backend on its first call."""
+        want = [(t.name, t.dtype, t.shape) for t in self.manifest.inputs]
+        same = len(inputs) == len(want) and outputs == len(self.manifest.outputs) and all(
+            name in (None, w_name) and dtype == w_dtype and len(shape) == len(w_shape)
+            and all(d is None or d == w for d, w in zip(shape, w_shape, strict=True))
+            for (name, dtype, shape), (w_name, w_dtype, w_shape) in zip(inputs, want, strict=True))
+        if not same:
+            def show(io: list, n_out: int) -> str:
+                dims = [", ".join("?" if x is None else str(x) for x in s) for _, _, s in io]
+                return ", ".join(f"{n or '?'} {d}[{s}]" for (n, d, _), s in zip(io, dims, strict=True)) \
+                    + f" -> {n_out} outputs"
+
+            raise UserError(f"bundle {self.root} is invalid: its model takes {show(inputs, outputs)}, but "
+                            f"{MANIFEST} says {show(want, len(self.manifest.outputs))}")
 
 
 def sha256_file(path: Path) -> str:
@@ -153,10 +183,45 @@ def _listed_path(root: Path, rel: str) -> Path:
     return path
 
 
+def _expected_inputs(spec: FeatureSpec) -> list[tuple[str, tuple[str, ...], list[int]]]:
+    """(name, allowed dtypes, batch-1 shape) of each model input, as the spec defines them."""
+    out, floats = [], ("float32", "float16")
+    for i, m in enumerate((spec.text, spec.audio, spec.vision)):
+        shape = [1, m.max_len] if m.is_tokens else [1, m.max_len, m.dim]
+        out += [(INPUT_NAMES[2 * i], ("int64", "int32") if m.is_tokens else floats, shape),
+                (INPUT_NAMES[2 * i + 1], floats, shape[:2])]
+    return out
+
+
+def _fits(info: TensorInfo, name: str, dtypes: tuple[str, ...], shape: list[int]) -> bool:
+    low = info.min_shape or shape  # a shorter axis (dynamic text) lies within 1..the full length
+    return (info.name, info.shape) == (name, shape) and info.dtype in dtypes and len(low) == len(shape) \
+        and all(1 <= a <= b for a, b in zip(low, shape, strict=True))
+
+
+def _check_inputs(root: Path, manifest: Manifest) -> None:
+    """The manifest's inputs and outputs are the ones its FeatureSpec defines (names, dtypes,
+    shapes): the runtime sizes every window from the spec and the model must take them."""
+    try:
+        spec = manifest.feature_spec
+    except UserError as e:
+        raise UserError(f"bundle {root} is invalid: its spec in {MANIFEST}: {e}") from None
+    expected = _expected_inputs(spec)
+    if len(manifest.inputs) != len(expected) or tuple(t.name for t in manifest.outputs) != OUTPUT_NAMES or \
+            not all(_fits(info, *want) for info, want in zip(manifest.inputs, expected, strict=True)):
+        got = [(t.name, t.dtype, t.shape) for t in manifest.inputs]
+        need = [(name, "|".join(dtypes), shape) for name, dtypes, shape in expected]
+        raise UserError(f"bundle {root} is invalid: {MANIFEST} lists inputs {got} and outputs "
+                        f"{[t.name for t in manifest.outputs]}; its spec needs inputs {need} and outputs "
+                        f"{list(OUTPUT_NAMES)}")
+
+
 def load_bundle(root: str | Path) -> Bundle:
-    """Read a bundle and check every listed file's presence and sha256."""
+    """Read a bundle, check every listed file's presence and sha256 and that the manifest's inputs
+    are its spec's."""
     root = Path(root)
     manifest = read_manifest(root)
+    _check_inputs(root, manifest)
     for rel, info in manifest.files.items():
         path = _listed_path(root, rel)
         if not path.is_file():

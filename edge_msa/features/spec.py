@@ -18,6 +18,10 @@ MODALITIES = ("text", "audio", "vision")
 # every model's forward arguments and outputs, in order (also the names inside exported bundles)
 INPUT_NAMES = ("text", "text_mask", "audio", "audio_mask", "vision", "vision_mask")
 OUTPUT_NAMES = ("score", "uncertainty")
+# Bounds a spec read from a file must keep (every spec here is far inside them: 400 frames, 768-d,
+# a 30522-word vocabulary): a tampered `max_len` of 1e9 would otherwise allocate 156 GiB per window.
+MAX_LEN, MAX_DIM, MAX_RATE_HZ = 10_000, 1_000_000, 1000.0
+MAX_WINDOW_VALUES = 1 << 24  # max_len x dim of one modality's window: 64 MiB of float32
 
 
 @dataclass(frozen=True)
@@ -32,10 +36,19 @@ class ModalitySpec:
         return self.kind.startswith("tokens:")
 
     def __post_init__(self) -> None:
-        if ":" not in self.kind:
+        if not isinstance(self.kind, str) or ":" not in self.kind:
             raise UserError(f"feature kind {self.kind!r} must look like 'family:name'")
-        if self.dim <= 0 or self.max_len <= 0:
-            raise UserError(f"feature {self.kind!r}: dim and max_len must be positive")
+        for name, value, top in (("dim", self.dim, MAX_DIM), ("max_len", self.max_len, MAX_LEN)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 < value <= top:
+                raise UserError(f"feature {self.kind!r}: {name} must be an integer 1..{top}, got {value!r}")
+        frame = 1 if self.is_tokens else self.dim  # a token kind's dim is its vocabulary, not a width
+        if self.max_len * frame > MAX_WINDOW_VALUES:
+            raise UserError(f"feature {self.kind!r}: a window of {self.max_len} x {frame} values is more "
+                            f"than {MAX_WINDOW_VALUES} (max_len x dim)")
+        rate = self.rate_hz
+        is_number = isinstance(rate, int | float | np.number) and not isinstance(rate, bool)
+        if not (is_number and 0 <= rate <= MAX_RATE_HZ):
+            raise UserError(f"feature {self.kind!r}: rate_hz must be a number 0..{MAX_RATE_HZ}, got {rate!r}")
 
 
 @dataclass(frozen=True)
@@ -61,9 +74,10 @@ class FeatureSpec:
     def from_dict(cls, d: dict) -> FeatureSpec:
         try:
             mods = {m: ModalitySpec(**d[m]) for m in MODALITIES}
-        except (KeyError, TypeError) as e:
+            name, notes = d.get("name", ""), dict(d.get("notes", {}))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise UserError(f"malformed FeatureSpec: {e}") from None
-        return cls(**mods, name=d.get("name", ""), notes=dict(d.get("notes", {})))
+        return cls(**mods, name=str(name), notes=notes)
 
     @classmethod
     def from_json(cls, text: str) -> FeatureSpec:

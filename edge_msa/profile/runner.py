@@ -78,7 +78,7 @@ def profile_bundle(bundle_dir: str | Path, backends: list[str] | None, threads: 
     if runs < 1 or warmup < 0 or threads < 1:
         raise UserError("--runs and --threads must be >= 1 and --warmup >= 0")
     bundle = load_bundle(bundle_dir)
-    inputs = profile_inputs(bundle.spec, tokenizer=bundle_tokenizer(bundle.root), text_tokens=text_tokens)
+    inputs = profile_inputs(bundle.spec, tokenizer=bundle_tokenizer(bundle), text_tokens=text_tokens)
     wanted = backends or bundle.manifest.backends
     unknown = [b for b in wanted if b not in bundle.manifest.backends]
     if unknown:
