@@ -106,3 +106,62 @@ def test_face_baseline_resets_after_the_face_is_gone_and_keeps_the_enrolled_prio
     assert b.offset() == pytest.approx((0.5 + 50 * -0.6) / 51)
     b.reset()
     assert b.offset() == pytest.approx(-0.6)
+
+
+# ---- the calibrated path on the shipped default (onnxruntime) ----
+def _resting_face_ring(spec, seconds: float) -> tuple:
+    from edge_msa.runtime.windows import TimedRing
+
+    rate = spec.vision.rate_hz
+    n = int(seconds * rate)
+    rows = np.zeros((n, spec.vision.dim), np.float32)
+    rows[:, -len(EXPRESSIONS):] = probs(sad=0.5, angry=0.2, neutral=0.2, fear=0.1)  # resting face
+    ring = TimedRing(n, spec.vision.dim)
+    ring.append(np.arange(n) / rate, rows)
+    return ring
+
+
+def test_enrolment_sets_the_resting_face_to_zero_on_the_shipped_default():
+    from edge_msa.runtime.calibrated_fusion import PersonBaselines
+    from edge_msa.runtime.face_calibration import FaceBaseline
+    from edge_msa.runtime.launch import open_bundle
+    from edge_msa.runtime.scheduler import FusionScheduler, WindowRequest
+
+    backend, spec, scale = open_bundle("default/onnx-int8", "onnxruntime")
+    ring = _resting_face_ring(spec, 12.0)
+    face_only = {"audio_reason": "none", "transcript": "", "text_reason": "none"}
+
+    def face_at(scheduler, start: float, end: float) -> float:
+        event = scheduler.fuse(WindowRequest("utterance", start, end, None, **face_only))
+        return event.evidence["face" if "face" in event.evidence else "vision"].score, event
+
+    plain = FusionScheduler(backend, spec, ring, scale, baselines=PersonBaselines(running=False))
+    raw, _ = face_at(plain, 6.0, 8.0)
+    expected = 0.3 * -1.575  # sad beats neutral by 0.3 on every frame
+    assert raw == pytest.approx(expected, abs=1e-4)
+
+    enrolled = FusionScheduler(backend, spec, ring, scale,
+                               baselines=PersonBaselines(face=FaceBaseline(prior_frames=50), enrol_until_s=5.0))
+    _, first = face_at(enrolled, 0.0, 4.0)  # inside the enrolment seconds
+    assert first.baseline["enrolling"] is True
+    after, event = face_at(enrolled, 6.0, 8.0)
+    assert event.baseline["enrolled"] is True and event.baseline["face"]["enrolled"] is True
+    assert abs(after) < 0.05  # the person's resting face reads neutral
+    assert event.label == "neutral"
+
+
+def test_single_utterance_has_no_running_baseline_and_fusion_stays_between_experts():
+    from edge_msa.runtime.calibrated_fusion import PersonBaselines
+    from edge_msa.runtime.launch import open_bundle
+    from edge_msa.runtime.scheduler import FusionScheduler, WindowRequest
+
+    backend, spec, scale = open_bundle("default/onnx-int8", "onnxruntime")
+    ring = _resting_face_ring(spec, 4.0)
+    scheduler = FusionScheduler(backend, spec, ring, scale, baselines=PersonBaselines(running=False))
+    event = scheduler.fuse(WindowRequest("utterance", 0.0, 4.0, None, audio_reason="none",
+                                         transcript="What a wonderful surprise! I love it."))
+    ev = {k: v.score for k, v in event.evidence.items() if v.present}
+    assert len(ev) == 2 and event.baseline["face"]["frames"] == 0
+    text, face = ev.get("text"), ev.get("face", ev.get("vision"))
+    assert text > 1.0 > 0 > face
+    assert face < event.score < text  # disagreement lands between the experts

@@ -77,6 +77,12 @@ class PersonBaselines:
                 "enrolling": not self.enrolled and self.enrol_until_s > 0, "enrolled": self.enrolled}
 
 
+def baselines_for_run(cfg) -> PersonBaselines:
+    """A live run's baselines from the config's `calibration` section (a CalibrationConfig)."""
+    face = FaceBaseline(cfg.face_prior_frames, cfg.face_keep_frames, cfg.face_reset_after_s)
+    return PersonBaselines(face=face, running=cfg.person_baseline, enrol_until_s=cfg.enrol_s)
+
+
 class CalibratedFusion:
     """Per-expert readings of one window -> (score, uncertainty, {modality: (evidence, error)})."""
 

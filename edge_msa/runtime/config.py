@@ -75,6 +75,20 @@ class SchedulerConfig(_Strict):
     evidence: bool = True
 
 
+class CalibrationConfig(_Strict):
+    """Per-person baselines of the calibrated path (evidence_fusion bundles; docs/calibration.md)."""
+
+    person_baseline: bool = Field(True, description="subtract the person's resting face and standardise "
+                                                    "their voice by their own running statistics")
+    face_prior_frames: int = Field(50, ge=0, description="weight of the prior (0, or the enrolled value) "
+                                                         "in face frames: 5 s at 10 Hz")
+    face_keep_frames: int = Field(600, ge=1, description="face frames the running median covers (60 s)")
+    face_reset_after_s: float = Field(10.0, gt=0, description="forget the baseline after the face is "
+                                                              "gone this long")
+    enrol_s: float = Field(0.0, ge=0, description="the run's first N s are the person at rest: they set "
+                                                  "the baselines (0: no enrolment)")
+
+
 class HealthConfig(_Strict):
     audio_timeout_s: float = Field(2.0, gt=0)
     video_timeout_s: float = Field(2.0, gt=0)
@@ -110,6 +124,7 @@ class RuntimeConfig(_Strict):
     asr: AsrConfig = AsrConfig()
     face: FaceConfig = FaceConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
     health: HealthConfig = HealthConfig()
     queues: QueueConfig = QueueConfig()
     backend: str | None = None  # None: the bundle's own default
