@@ -140,8 +140,8 @@ def test_enrolment_sets_the_resting_face_to_zero_on_the_shipped_default():
     expected = 0.3 * -1.575  # sad beats neutral by 0.3 on every frame
     assert raw == pytest.approx(expected, abs=1e-4)
 
-    enrolled = FusionScheduler(backend, spec, ring, scale,
-                               baselines=PersonBaselines(face=FaceBaseline(prior_frames=50), enrol_until_s=5.0))
+    baselines = PersonBaselines(face=FaceBaseline(prior_frames=50), enrol_until_s=5.0)
+    enrolled = FusionScheduler(backend, spec, ring, scale, baselines=baselines)
     _, first = face_at(enrolled, 0.0, 4.0)  # inside the enrolment seconds
     assert first.baseline["enrolling"] is True
     after, event = face_at(enrolled, 6.0, 8.0)
