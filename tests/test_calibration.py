@@ -165,3 +165,23 @@ def test_single_utterance_has_no_running_baseline_and_fusion_stays_between_exper
     text, face = ev.get("text"), ev.get("face", ev.get("vision"))
     assert text > 1.0 > 0 > face
     assert face < event.score < text  # disagreement lands between the experts
+
+
+def test_api_enrol_reads_the_resting_face_as_neutral_afterwards():
+    from edge_msa.api import SentimentModel
+    from edge_msa.errors import UserError
+    from tests.runtime_helpers import decode_demo
+
+    frames, fps, _ = decode_demo(2.0)  # the demo clip's first 2 s: the actor's neutral face
+    model = SentimentModel("default/onnx-int8", backend="onnxruntime")
+    before = model.score_utterance(frames=frames, fps=fps)
+    state = model.enrol(frames=frames, fps=fps)
+    assert state["enrolled"] and state["face"]["enrolled"]
+    after = model.score_utterance(frames=frames, fps=fps)
+    face = "face" if "face" in after.evidence else "vision"
+    # the same frames now read as this person's rest (the event's mean minus the enrolled median)
+    assert abs(after.evidence[face].score) < 0.15 < abs(before.evidence[face].score)
+    offset = after.baseline["face"]["offset"]
+    assert after.evidence[face].score == pytest.approx(before.evidence[face].score - offset, abs=1e-3)
+    with pytest.raises(UserError):
+        model.enrol()

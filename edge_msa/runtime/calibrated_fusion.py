@@ -13,6 +13,7 @@ Other families keep the fused score their graph computes (they were trained end 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -70,11 +71,54 @@ class PersonBaselines:
         self._enrol_face.clear()
         self._enrol_voice.clear()
 
+    def for_stream(self) -> PersonBaselines:
+        """A copy that keeps learning over a run, starting from what this one holds."""
+        fresh = copy.deepcopy(self)
+        fresh.running = True
+        return fresh
+
     def state(self) -> dict:
-        voice = getattr(self.voice, "state", None)
         return {"face": self.face.state().to_dict(),
-                "voice": voice().to_dict() if callable(voice) else None,
+                "voice": {"utterances": self.voice.n} if self.voice is not None else None,
                 "enrolling": not self.enrolled and self.enrol_until_s > 0, "enrolled": self.enrolled}
+
+
+def face_valence_of(bundle) -> dict[str, float] | None:
+    """The face valence table of an evidence_fusion bundle (None for other families)."""
+    manifest = getattr(bundle, "manifest", None)
+    if manifest is None or manifest.family != "evidence_fusion":
+        return None
+    return manifest.overrides.get("face_valence")
+
+
+def whisper_voice_features(wave_16k: np.ndarray) -> np.ndarray | None:
+    """Pooled Whisper encoder states of one utterance, as the live path computes them; None where
+    Whisper (the `whisper` extra) is not installed."""
+    from edge_msa.errors import UserError
+
+    try:
+        from edge_msa.features.whisper import encode_short, load_whisper
+        from edge_msa.features.whisper_voice import pooled_voice_features
+
+        model = load_whisper()
+    except (ImportError, UserError):
+        return None
+    return pooled_voice_features(encode_short(model, wave_16k))
+
+
+def enrolled_baselines(face_valence: dict[str, float], vision_dim: int, face_rows: np.ndarray | None,
+                       voice_features: np.ndarray | None) -> PersonBaselines:
+    """Baselines set from a person at rest: face rows [N, vision_dim] and/or pooled voice features."""
+    baselines = PersonBaselines(running=False, enrolled=True)
+    if face_rows is not None and len(face_rows):
+        values = frame_evidence(face_rows[:, expression_slice(vision_dim)], valence_vector(face_valence))
+        baselines.face.enrol(values)
+    if voice_features is not None:
+        expert = load_voice_expert()
+        if expert is not None:
+            baselines.voice = expert.new_baseline()
+            baselines.voice.enrol([voice_features])
+    return baselines
 
 
 def baselines_for_run(cfg) -> PersonBaselines:
@@ -103,9 +147,7 @@ class CalibratedFusion:
             return
         self.voice_expert = expert
         if self.baselines.voice is None:
-            from edge_msa.runtime.voice_expert import SpeakerBaseline
-
-            self.baselines.voice = SpeakerBaseline()
+            self.baselines.voice = expert.new_baseline()
 
     def face_error(self, inputs: tuple[np.ndarray, ...]) -> float:
         """The face expert's validation error, read once from the graph's face-only uncertainty."""
@@ -142,11 +184,13 @@ class CalibratedFusion:
 
         b = self.baselines
         feats = pooled_voice_features(states)
+        score, error = self.voice_expert.evidence(feats, b.voice)
+        # after scoring: an utterance is not part of its own reference (the face, whose frames are
+        # many and short, is observed first; its prior weight keeps one window from zeroing itself)
         if enrolling:
             b._enrol_voice.append(feats)
         elif b.running and b.voice is not None:
             b.voice.update(feats)
-        score, error = self.voice_expert.evidence(feats, b.voice)
         return Reading(score, error)
 
     def _face(self, inputs: tuple[np.ndarray, ...], frames: tuple[np.ndarray, np.ndarray],
