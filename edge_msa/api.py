@@ -16,6 +16,22 @@ built as the pipeline builds them.
 A model holds no state between calls apart from its backend, which runs one call at a time (an
 ExecuTorch method must not run on two threads at once); every call builds its own scheduler, face
 model and recognizer, so threads can share one model and nothing is global.
+
+Inputs are checked before any work, and bad input raises `edge_msa.errors.UserError` with one
+line saying the rule (never a numpy, OpenCV or tokenizer exception, never a score of garbage):
+
+- text: a `str` (not bytes, not a list) of valid Unicode, at most 100,000 characters.
+- audio: a numpy array (or nested list) of floats at full scale -1..1 or integer PCM (signed;
+  unsigned centred, like 8-bit WAV); `[samples]`, `[samples, channels]` or `[channels, samples]`,
+  told apart by the longer axis being time (a square array is refused), at most 16 channels,
+  averaged to mono. Any NaN or inf sample refuses the whole array: clean or drop them first.
+  At most 2**26 samples per channel (70 min at 16 kHz, 23 min at 48 kHz; longer recordings:
+  `score_file`, which streams); one utterance at most 600 s.
+- sample_rate: an `int` (not a bool, not a float) in 8000..192000 Hz.
+- frames: HxWx3 uint8 BGR arrays (or one [N, H, W, 3] array), sides 16..8192 pixels, at most
+  600 s of them at `fps`; float frames are refused (NaN/inf said first), never rescaled.
+- fps: a number above 0 and at most 1000; duration_s: a number above 0 (or None).
+- paths: `str` or `pathlib.Path`; camera / mic: an index (`int`) or a name (`str`).
 """
 
 from __future__ import annotations
@@ -27,8 +43,24 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_msa.api_inputs import (
+    MAX_FPS,
+    MAX_UTTERANCE_S,
+    checked_device,
+    checked_duration,
+    checked_frames,
+    checked_number,
+    checked_path,
+    checked_text,
+)
 from edge_msa.errors import UserError
 from edge_msa.features.audio import SAMPLE_RATE, AudioFeaturizer
+from edge_msa.runtime.calibrated_fusion import (
+    PersonBaselines,
+    enrolled_baselines,
+    face_valence_of,
+    whisper_voice_features,
+)
 from edge_msa.runtime.config import RuntimeConfig, SinkConfig, load_config
 from edge_msa.runtime.events import SentimentEvent
 from edge_msa.runtime.launch import asr_factory, build_pipeline, build_sensors, face_featurizer, open_bundle
@@ -79,12 +111,17 @@ class SentimentModel:
 
     def __init__(self, bundle: str | Path = "default", *, backend: str = "auto", threads: int = 1,
                  config: str | Path | RuntimeConfig | None = None) -> None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise UserError(f"threads must be a whole number of at least 1, got {threads!r}")
+        checked_path("bundle", bundle)  # a tier name or a folder
         cfg = config if isinstance(config, RuntimeConfig) else load_config(config)
         self.config: RuntimeConfig = cfg.model_copy(update={"sinks": SinkConfig(console="off")})
         runner, self.spec, self.scale = open_bundle(bundle, None if backend == "auto" else backend, threads)
         self.bundle_path: Path = runner.bundle.root
         self.backend_name: str = runner.name
         self._backend = _OneCallAtATime(runner)
+        # one utterance or one image has no running baseline; `enrol` sets one (docs/calibration.md)
+        self._baselines = PersonBaselines(running=False)
         self._scheduler(TimedRing(1, self.spec.vision.dim), "")  # refuses a bundle the runtime cannot feed
 
     def __repr__(self) -> str:
@@ -92,19 +129,21 @@ class SentimentModel:
 
     # ---- one utterance ----
     def score_text(self, text: str) -> SentimentEvent:
-        """The sentiment of one sentence (voice and face absent)."""
-        return self.score_utterance(text=text)
+        """The sentiment of one sentence (voice and face absent); `text` is a str (see the module's
+        input rules)."""
+        return self.score_utterance(text=checked_text(text))
 
     def score_utterance(self, text: str | None = None, audio: np.ndarray | None = None,
                         sample_rate: int = SAMPLE_RATE, frames: Sequence[np.ndarray] | None = None,
                         fps: float = 30.0) -> SentimentEvent:
-        """One utterance given as any of: its words, its audio ([samples] or [samples, channels] at
-        `sample_rate`), its face frames (HxWx3 uint8 BGR at `fps`). Without `text`, the words are
-        recognised from `audio` (when the config's speech recognition is on)."""
-        wave = as_16k_mono(audio, sample_rate) if audio is not None else None
-        frames = list(frames) if frames is not None else []
-        if not fps > 0:
-            raise UserError(f"fps must be a positive number, got {fps}")
+        """One utterance given as any of: its words, its audio ([samples], [samples, channels] or
+        [channels, samples] at `sample_rate`), its face frames (HxWx3 uint8 BGR at `fps`). Without
+        `text`, the words are recognised from `audio` (when the config's speech recognition is on).
+        Each input follows the module's input rules; an utterance is at most 600 s."""
+        text = checked_text(text) if text is not None else None
+        fps = checked_number("fps", fps, 0.0, MAX_FPS)
+        frames = checked_frames(frames, fps)
+        wave = as_16k_mono(audio, sample_rate, max_s=MAX_UTTERANCE_S) if audio is not None else None
         end = max(len(wave) / SAMPLE_RATE if wave is not None else 0.0, len(frames) / fps, 1e-3)
         ring = TimedRing(max(1, len(frames)), self.spec.vision.dim)
         vision_reason = self._face_rows(frames, fps, ring) if frames else "no face frames given"
@@ -117,9 +156,37 @@ class SentimentModel:
             raise UserError(f"nothing to score: {text_reason}, no audio given, {vision_reason}")
         return event
 
+    def enrol(self, audio: np.ndarray | None = None, sample_rate: int = SAMPLE_RATE,
+              frames: Sequence[np.ndarray] | None = None, fps: float = 30.0) -> dict:
+        """Set this person's baseline from a few seconds of them at rest: a neutral face (`frames`)
+        and/or a calm voice (`audio`, read by the Whisper voice expert where the `whisper` extra is
+        installed). Every later call of this model reads the person against it: their resting face
+        reads 0, their voice is standardised by their own statistics. Returns the baseline (what
+        events carry under `baseline`). Inputs follow the module's input rules; needs an
+        evidence_fusion bundle (the shipped tiers)."""
+        valence = face_valence_of(self._backend.bundle)
+        if valence is None:
+            raise UserError("enrolment needs an evidence_fusion bundle (the shipped tiers), "
+                            f"not {self.bundle_path}")
+        fps = checked_number("fps", fps, 0.0, MAX_FPS)
+        frames = checked_frames(frames, fps)
+        wave = as_16k_mono(audio, sample_rate, max_s=MAX_UTTERANCE_S) if audio is not None else None
+        if wave is None and not frames:
+            raise UserError("enrol needs audio or face frames of the person at rest")
+        rows = None
+        if frames:
+            ring = TimedRing(len(frames), self.spec.vision.dim)
+            if self._face_rows(frames, fps, ring):
+                raise UserError("enrol: no face found in the frames")
+            _, rows, ok = ring.between(-np.inf, np.inf)
+            rows = rows[ok]
+        voice = whisper_voice_features(wave) if wave is not None else None
+        self._baselines = enrolled_baselines(valence, self.spec.vision.dim, rows, voice)
+        return self._baselines.state()
+
     def _scheduler(self, ring: TimedRing, vision_reason: str) -> FusionScheduler:
         return FusionScheduler(self._backend, self.spec, ring, self.scale, self.config.scheduler.evidence,
-                               vision_reason=lambda: vision_reason)
+                               vision_reason=lambda: vision_reason, baselines=self._baselines)
 
     def _words(self, text: str | None, wave: np.ndarray | None) -> tuple[str, str]:
         """(transcript, why there is none): the text given, else what the recognizer hears."""
@@ -160,13 +227,14 @@ class SentimentModel:
 
     # ---- streams ----
     def score_audio(self, samples: np.ndarray, sample_rate: int) -> list[SentimentEvent]:
-        """The events of a recording held in memory, one per utterance (VAD + speech recognition)."""
+        """The events of a recording held in memory, one per utterance (VAD + speech recognition);
+        `samples` and `sample_rate` follow the module's input rules."""
         sensors = Sensors(audio=ArrayAudioSource(samples, sample_rate), video_absent="no video given")
         return list(self._events(sensors, fast=True, duration_s=None))
 
     def score_file(self, path: str | Path) -> list[SentimentEvent]:
         """The events of a video or audio file (any container FFmpeg reads), as fast as it goes."""
-        return list(self.stream(video=path, fast=True))
+        return list(self.stream(video=checked_path("path", path), fast=True))
 
     def stream(self, *, video: str | Path | None = None, camera: int | str | None = None,
                audio: str | Path | None = None, mic: int | str | None = None,
@@ -176,18 +244,17 @@ class SentimentModel:
         config's camera and microphone. The inputs are checked here, before the first event.
         The run stops when the files end, after `duration_s`, or when the loop over the events
         ends (break, close(), an exception): the sensors are released before that returns."""
-        if duration_s is not None and not duration_s > 0:
-            raise UserError(f"duration_s must be a positive number of seconds, got {duration_s}")
-        sensors = build_sensors(self.config, fast=fast, video=Path(video) if video is not None else None,
-                                camera=None if camera is None else str(camera),
-                                audio=Path(audio) if audio is not None else None,
-                                mic=None if mic is None else str(mic))
+        duration_s = checked_duration(duration_s)
+        sensors = build_sensors(self.config, fast=bool(fast), video=checked_path("video", video),
+                                camera=checked_device("camera", camera), audio=checked_path("audio", audio),
+                                mic=checked_device("mic", mic))
         return self._events(sensors, fast, duration_s)
 
     def _events(self, sensors: Sensors, fast: bool, duration_s: float | None) -> Iterator[SentimentEvent]:
         events: queue.Queue = queue.Queue()
+        enrolled = self._baselines.for_stream() if self._baselines.enrolled else None
         pipeline = build_pipeline(self.config, sensors, self._backend, self.spec, self.scale, fast=fast,
-                                  sinks=[_QueueSink(events)])
+                                  sinks=[_QueueSink(events)], baselines=enrolled)
         return self._drain(pipeline, events, duration_s)
 
     @staticmethod

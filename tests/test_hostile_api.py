@@ -130,3 +130,16 @@ def test_channels_first_stereo_is_read_as_time(model, speech):
         model.score_audio(np.zeros((2, 2), np.float32), 16000)
     with pytest.raises(UserError, match=r"has 17 channels; at most 16 \(the longer axis is time\)"):
         model.score_audio(np.zeros((17, 4800), np.float32), 16000)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"bundle": 123}, r"bundle must be a file path \(str or pathlib.Path\), got 123"),
+    ({"threads": 0}, "threads must be a whole number of at least 1, got 0"),
+    ({"threads": True}, "threads must be a whole number of at least 1, got True"),
+    ({"backend": 5}, "unknown backend 5"),
+])
+def test_constructor_arguments_are_checked(kwargs, match):
+    from edge_msa import SentimentModel
+
+    with pytest.raises(UserError, match=match):
+        SentimentModel(**kwargs)
