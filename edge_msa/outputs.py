@@ -50,12 +50,20 @@ def check_outputs(files: Mapping[str, PathArg], *, force: bool, inputs: Inputs |
 
 
 def _existing_inputs(inputs: Inputs) -> Iterable[tuple[str, Path]]:
-    # a path that does not exist cannot be destroyed, and a bare name (a recipe, a camera) is no file
+    # a path that does not exist cannot be destroyed, and a bare name (a recipe, a camera) is no file;
+    # nor is a name the system refuses to look up (too long, a NUL byte): the command reports it later
     for option, value in inputs.items():
         values = [value] if value is None or isinstance(value, (str, Path)) else value
         for v in values:
-            if v is not None and Path(v).exists():
+            if v is not None and _exists(Path(v)):
                 yield option, Path(v)
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def _check_not_an_input(option: str, out: Path, is_folder: bool, inputs: list[tuple[str, Path]]) -> None:

@@ -44,15 +44,20 @@ def validated(cls: type[Model], raw: object, source: str, top: str) -> Model:
 
 
 def jsonl_objects(path: Path, text: str) -> list[tuple[int, dict]]:
-    """(line number, object) for every non-blank line of a JSON-lines file; anything else is one error."""
+    """(line number, object) for every non-blank line of a JSON-lines file; anything else is one error.
+
+    Lines end at '\\n' only (JSON lines' own rule): U+2028 or a form feed inside a string is text."""
     out = []
-    for i, line in enumerate(text.splitlines(), 1):
+    for i, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as e:
             raise UserError(f"{path}, line {i}: not JSON ({e.msg})") from None
+        except (ValueError, RecursionError) as e:  # a 5000-digit integer; arrays nested 10^5 deep
+            why = str(e) or "nested too deeply"
+            raise UserError(f"{path}, line {i}: not JSON this reader accepts ({why})") from None
         if not isinstance(rec, dict):
             raise UserError(f"{path}, line {i}: expected a JSON object per line")
         out.append((i, rec))

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from edge_msa.cache import usable_cache
 from edge_msa.errors import UserError
 from edge_msa.outputs import check_outputs
 
@@ -52,8 +53,8 @@ ENGINE_HELP = "local (this machine's processes) or ray (Ray Data; RAY_ADDRESS na
 
 def extract(
     source: Annotated[Path, typer.Argument(help="Manifest (.csv with a header, or .jsonl): path,start_s,"
-                                                "end_s,label[,text,speaker,split]; or a corpus folder "
-                                                "with --corpus.")],
+                                                "end_s,label[,text,speaker,split,scale]; or a corpus "
+                                                "folder with --corpus.")],
     out: Annotated[Path, typer.Option("--out", help="Dataset folder to write (features.npz, dataset.json, "
                                                     "report.csv).")],
     corpus: Annotated[str | None, typer.Option("--corpus", help="SOURCE is this corpus's folder in its own "
@@ -73,22 +74,28 @@ def extract(
     check_engine(engine, workers)
     if not source.exists():
         raise UserError(f"no such manifest or corpus folder: {source}")
-    check_outputs({}, folders={"--out": out}, force=force, inputs={"SOURCE": source, "--cache": cache})
     if corpus is None and source.is_dir():
         raise UserError(f"{source} is a folder: name its layout with --corpus, or give a manifest file")
     clips = read_corpus(corpus, source) if corpus is not None else read_manifest(source)
+    # the listed recordings are inputs too: --out never holds one, not even with --force
+    check_outputs({}, folders={"--out": out}, force=force,
+                  inputs={"SOURCE": source, "--cache": cache, "listed media": [c.path for c in clips]})
+    cache = usable_cache(cache)
 
-    from edge_msa.cache import cache_dir
     from edge_msa.data.media_dataset import REPORT
     from edge_msa.workflows.extract_dataset import extract_dataset
 
-    meta = extract_dataset(clips, out, source=f"{corpus or 'manifest'}:{source}",
-                           cache_dir=cache or cache_dir() / "media", workers=workers, engine=engine, asr=asr)
+    meta = extract_dataset(clips, out, source=f"{corpus or 'manifest'}:{source}", cache_dir=cache,
+                           workers=workers, engine=engine, asr=asr)
     splits = ", ".join(f"{s} {n}" for s, n in sorted(meta["splits"].items()))
     texts = ", ".join(f"{s} {n}" for s, n in sorted(meta["text_sources"].items()))
     typer.echo(f"wrote {out}: {meta['rows']} rows ({splits}; text: {texts}; labels: {meta['labels']}, "
                f"scale {meta['scale']}); {meta['bad_rows']} left out (see {out / REPORT}); "
                f"{meta['files_from_cache']} of {meta['files']} files from the cache")
+    if "valid" not in meta["splits"]:
+        typer.echo("edge-msa: note: no row is in the 'valid' split, which `edge-msa train` selects on: add a "
+                   "split column (train/valid/test), or a speaker column naming two or more speakers, or "
+                   "rows from two or more files", err=True)
 
 
 def register(app: typer.Typer) -> None:

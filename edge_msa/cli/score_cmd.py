@@ -36,9 +36,16 @@ def score(
     force: Annotated[bool, typer.Option("--force", help="Replace OUT and the report if they exist.")] = False,
 ) -> None:
     """Score every recording of a folder or manifest with the live pipeline (as fast as possible)."""
-    from edge_msa.data.media_sources import media_in_folder, read_manifest
+    from edge_msa.data.media_sources import duplicate_rows, media_in_folder, read_manifest
     from edge_msa.workflows.jobs import check_engine, run_files
-    from edge_msa.workflows.score_archive import bundle_once, jobs_of, score_job, write_report, write_rows
+    from edge_msa.workflows.score_archive import (
+        bad_rows,
+        bundle_once,
+        jobs_of,
+        score_job,
+        write_report,
+        write_rows,
+    )
 
     check_engine(engine, workers)
     if out.suffix.lower() not in SUFFIXES:
@@ -46,19 +53,24 @@ def score(
     if not source.exists():
         raise UserError(f"no such folder or manifest: {source}")
     report = report or out.with_name(f"{out.stem}.bad.csv")
-    check_outputs({"--out": out, "--report": report}, force=force,
-                  inputs={"SOURCE": source, "--bundle": bundle})
     clips = media_in_folder(source) if source.is_dir() else read_manifest(source, need_labels=False)
+    # every listed recording is an input: neither output may replace one (a folder SOURCE is read
+    # only for its media files, so results may go beside them)
+    check_outputs({"--out": out, "--report": report}, force=force,
+                  inputs={"SOURCE": None if source.is_dir() else source, "--bundle": bundle,
+                          "listed media": [c.path for c in clips]})
+    clips, repeats = duplicate_rows(clips)
     jobs = jobs_of(clips, str(bundle) if bundle else None, backend)
     bundle_once(str(bundle) if bundle else None, backend)  # a bad bundle: one error before any work
     done = run_files(score_job, jobs, workers=workers, engine=engine, what="scoring")
     rows = [row for job in done for row in job.rows]
-    bad = [job for job in done if job.error]
+    bad = bad_rows(done) + [(c.path, f"line {c.line}: {why}") for c, why in repeats]
     write_rows(out, rows)
     write_report(report, bad)
     media_s = sum(job.media_s for job in done)
-    typer.echo(f"wrote {out}: {len(rows)} events from {len(done) - len(bad)} files ({media_s:.1f} s of "
-               f"media); {len(bad)} bad files in {report}")
+    failed = sum(1 for job in done if job.error)
+    typer.echo(f"wrote {out}: {len(rows)} events from {len(done) - failed} files ({media_s:.1f} s of "
+               f"media); {failed} bad files and {len(bad) - failed} manifest rows left out, in {report}")
 
 
 def register(app: typer.Typer) -> None:

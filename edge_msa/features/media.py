@@ -54,6 +54,35 @@ def _reason(e: Exception) -> str:
     return getattr(e, "strerror", None) or str(e).splitlines()[0]
 
 
+def file_problem(path: str | Path) -> str:
+    """Why `path` cannot be opened as a media file ("" when it can be tried): missing, not a file,
+    or a name the system refuses (too long, a NUL byte). A per-file reason, never an exception."""
+    try:
+        p = Path(path)
+        if p.is_file():
+            return ""
+        return "not a file" if p.exists() else "missing file"
+    except (OSError, ValueError) as e:
+        return f"cannot open: {getattr(e, 'strerror', None) or e}"
+
+
+END_SLACK_S = 0.5  # a labelled segment may end this far after the audio (annotation times rounded up)
+
+
+def span_problem(start_s: float, end_s: float, first_s: float, last_s: float) -> str:
+    """Why a segment [start_s, end_s) cannot be cut from media that runs first_s..last_s ("" if it can).
+
+    A segment beyond the end is usually a manifest in milliseconds, so the reason says so."""
+    if start_s >= last_s:
+        return f"segment starts at {start_s:g} s, after the end of the audio ({last_s:.2f} s)"
+    if end_s > last_s + END_SLACK_S:
+        return (f"segment ends at {end_s:g} s, after the end of the audio ({last_s:.2f} s): times are in "
+                "seconds (milliseconds by mistake?)")
+    if end_s <= first_s:
+        return f"segment ends at {end_s:g} s, before the audio starts ({first_s:.2f} s)"
+    return ""
+
+
 def _stream(container, kind: str):
     """The first decodable stream of a kind ('audio' or 'video'), or None."""
     for s in container.streams:

@@ -7,7 +7,6 @@ in processes or on Ray (`jobs.run_files`); the folder's layout and its reader ar
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -16,8 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_msa.csv_files import write_csv
 from edge_msa.data.media_dataset import FEATURES, FORMAT, META, REPORT
-from edge_msa.data.media_sources import SPLITS, Clip, assign_splits, emotion_of, label_values, valence_table
+from edge_msa.data.media_sources import (
+    SPLITS,
+    Clip,
+    assign_splits,
+    duplicate_rows,
+    emotion_of,
+    label_values,
+    valence_table,
+)
 from edge_msa.errors import UserError
 from edge_msa.features.spec import LIVE
 from edge_msa.workflows.extract_media import FileJob, extract_job
@@ -37,8 +45,10 @@ def jobs_of(clips: list[Clip], cache_dir: str | Path | None, asr: bool = True) -
 def extract_dataset(clips: list[Clip], out: str | Path, *, source: str, cache_dir: str | Path | None,
                     workers: int = 1, engine: str = "local", asr: bool = True, progress: bool = True) -> dict:
     """Extract every clip, write the dataset folder `out`; returns dataset.json's content."""
-    clips = assign_splits(clips)
-    values, scale, label_kind = label_values([c.label for c in clips])
+    clips, repeats = duplicate_rows(clips)
+    clips, split_by = assign_splits(clips)
+    named = sorted({c.scale for c in clips} - {""})
+    values, scale, label_kind = label_values([c.label for c in clips], named[0] if named else None)
     jobs = run_files(extract_job, jobs_of(clips, cache_dir, asr), workers=workers, engine=engine,
                      what="extracting", progress=progress)
     results = {}
@@ -46,7 +56,7 @@ def extract_dataset(clips: list[Clip], out: str | Path, *, source: str, cache_di
         for (segment, result) in zip(job.segments, job.results, strict=False):
             results[(job.path, segment)] = result
     file_errors = {job.path: job.error for job in jobs if job.error}
-    rows, bad = [], []
+    rows, bad = [], list(repeats)
     for clip, value in zip(clips, values, strict=True):
         result = results.get((clip.path, clip.segment))
         reason = file_errors.get(clip.path) or (result.error if result else "not extracted")
@@ -56,12 +66,13 @@ def extract_dataset(clips: list[Clip], out: str | Path, *, source: str, cache_di
             bad.append((clip, reason))
         else:
             rows.append((clip, value, result))
+    bad.sort(key=lambda b: b[0].line)  # the report in manifest order
     if not rows:
-        raise UserError(f"no usable rows: all {len(clips)} were bad (first: {bad[0][1]})")
+        raise UserError(f"no usable rows: all {len(bad)} were bad (first: {bad[0][1]})")
     meta = {
         "format": FORMAT, "spec": LIVE.to_dict(), "source": source, "scale": scale, "labels": label_kind,
         "valence": valence_table(), "rows": len(rows), "bad_rows": len(bad),
-        "splits": dict(Counter(c.split for c, _, _ in rows)),
+        "splits": dict(Counter(c.split for c, _, _ in rows)), "split_by": split_by,
         "speakers": {s: sorted({c.speaker for c, _, _ in rows if c.split == s}) for s in SPLITS},
         "text_sources": dict(Counter(r.text_source for _, _, r in rows)),
         "media_s": round(sum(job.media_s for job in jobs), 3),
@@ -85,11 +96,8 @@ def _write(out: Path, rows: list, bad: list, meta: dict) -> None:
     np.savez(buffer, **arrays, labels=np.array([v for _, v, _ in rows], np.float32),
              **{k: np.array(v, dtype=str) for k, v in strings.items()})
     _atomic(out / FEATURES, buffer.getvalue())
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["path", "start_s", "end_s", "reason"])
-    writer.writerows([c.path, c.start_s, "" if c.end_s is None else c.end_s, reason] for c, reason in bad)
-    _atomic(out / REPORT, text.getvalue().encode())
+    write_csv(out / REPORT, ["path", "start_s", "end_s", "reason"],
+              [[c.path, c.start_s, "" if c.end_s is None else c.end_s, reason] for c, reason in bad])
     _atomic(out / META, (json.dumps(meta, indent=2) + "\n").encode())
 
 

@@ -13,8 +13,10 @@ also hears 0.3 s before the VAD's onset; a given segment has no onset to precede
 none: the text is then absent, as when the runtime recognises no words.
 
 A file that cannot give a usable row is *bad*, with a reason: unreadable (missing, corrupt), no
-audio track, audio below 16 kHz, a segment outside the file, silence (RMS below -80 dBFS), or a
-video in which no face is found in the segment. Results are cached by content (`file_key`).
+audio track, audio below 16 kHz, a segment outside the file (also one ending more than
+`media.END_SLACK_S` after it: times in milliseconds), a segment holding no voice frame, silence
+(RMS below -80 dBFS), or a video in which no face is found in the segment. Results are cached by
+content (`file_key`).
 """
 
 from __future__ import annotations
@@ -118,8 +120,8 @@ def _asr():
 def extract_job(job: FileJob) -> FileJob:
     """Fill `job.results` (or `job.error`), from the cache when the file and code are unchanged."""
     path = Path(job.path)
-    if not path.is_file():
-        job.error = "missing file" if not path.exists() else "not a file"
+    job.error = media.file_problem(path)
+    if job.error:
         return job
     cache = Path(job.cache_dir) / f"{file_key(job)}.npz" if job.cache_dir else None
     if cache is not None and cache.is_file():
@@ -154,12 +156,13 @@ def _extract(job: FileJob) -> None:
     frames = AudioFeaturizer().offline(samples)
     times = t0 + np.arange(len(frames)) / a.rate_hz
     spans = [(start, file_end if end is None else end) for start, end in job.segments]
-    vision = _face_track(job.path, max(end for _, end in spans)) if info.has_video else None
-    for (start, end), given in zip(spans, job.texts, strict=True):
-        result = SegmentResult(start, end)
+    problems = [media.span_problem(start, end, t0, file_end) for start, end in spans]
+    usable = [end for (_, end), problem in zip(spans, problems, strict=True) if not problem]
+    vision = _face_track(job.path, max(usable)) if info.has_video and usable else None
+    for (start, end), given, problem in zip(spans, job.texts, problems, strict=True):
+        result = SegmentResult(start, end, error=problem)
         job.results.append(result)
-        if start >= file_end:
-            result.error = f"segment starts at {start:g} s, after the end of the audio ({file_end:.2f} s)"
+        if problem:
             continue
         pcm = samples[max(0, round((start - t0) * SAMPLE_RATE)): max(0, round((end - t0) * SAMPLE_RATE))]
         if not has_signal(pcm):
@@ -167,6 +170,9 @@ def _extract(job: FileJob) -> None:
             continue
         result.audio, result.audio_mask = fill_window(times, frames, np.ones(len(times), bool), start, end,
                                                       a.rate_hz, a.max_len)
+        if not result.audio_mask.any():  # shorter than a voice frame: the row would hold nothing
+            result.error = f"no voice frame in the segment ({end - start:.3f} s long)"
+            continue
         v = LIVE.vision
         if vision is not None:
             result.vision, result.vision_mask = fill_window(*vision, start, end, v.rate_hz, v.max_len)

@@ -11,6 +11,8 @@ on its own (the feature cache) survives for the next run.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
@@ -33,10 +35,32 @@ def check_engine(engine: str, workers: int) -> None:
             raise UserError("--engine ray needs Ray Data: pip install 'edge-msa[distributed]'") from None
 
 
+def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity mask, which a container or `taskset` narrows)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
+def capped_workers(engine: str, workers: int) -> int:
+    """`workers`, at most one per CPU of this machine (a process per file beyond that only adds
+    memory: 1000 asked for 16 files started 19 processes and 4.3 GB); says so on stderr when it
+    caps. A Ray cluster (RAY_ADDRESS set) has its own CPUs and is not capped."""
+    cpus = cpu_count()
+    if workers <= cpus or (engine == "ray" and os.environ.get("RAY_ADDRESS")):
+        return workers
+    print(f"edge-msa: note: --workers {workers} is more than the {cpus} CPUs here; using {cpus}",
+          file=sys.stderr)
+    return cpus
+
+
 def run_files(fn: Callable[[Job], Job], jobs: list[Job], *, workers: int = 1, engine: str = "local",
               what: str = "processing", progress: bool = True) -> list[Job]:
-    """fn(job) for every job; workers > 1 runs them in that many processes (or Ray CPUs)."""
+    """fn(job) for every job; workers > 1 runs them in that many processes (or Ray CPUs), at most
+    one per CPU (`capped_workers`)."""
     check_engine(engine, workers)
+    workers = capped_workers(engine, workers)
     if engine == "ray":
         results = _ray(fn, jobs, workers)
     elif workers == 1 or len(jobs) < 2:
@@ -66,8 +90,6 @@ def _processes(fn, jobs: list, workers: int) -> Iterator[tuple[int, object]]:
 def _ray(fn, jobs: list, workers: int) -> Iterator[tuple[int, object]]:
     """The same function as a Ray Data map over the jobs (one job per row, `workers` CPUs locally;
     on a cluster, RAY_ADDRESS names it)."""
-    import os
-
     import ray
     import ray.data
 

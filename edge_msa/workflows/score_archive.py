@@ -8,16 +8,16 @@ speech and no face), is a bad file with a reason, never the end of the job.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from edge_msa.csv_files import write_csv
 from edge_msa.data.media_sources import Clip
 from edge_msa.errors import UserError
+from edge_msa.features.media import file_problem, span_problem
 from edge_msa.features.spec import MODALITIES
 
 COLUMNS = ("file", "index", "kind", "start_s", "end_s", "score", "label", "uncertainty", "transcript",
@@ -29,7 +29,7 @@ class ScoreJob:
     path: str
     bundle: str | None
     backend: str | None
-    segments: list[tuple[float, float | None, str]] = field(default_factory=list)  # (start, end, label)
+    rows_of: list[Clip] = field(default_factory=list)  # the manifest rows naming this file
     rows: list[dict] = field(default_factory=list)
     error: str = ""
     media_s: float = 0.0
@@ -63,8 +63,8 @@ def score_job(job: ScoreJob) -> ScoreJob:
     from edge_msa.runtime.launch import build_pipeline, build_sensors
 
     path = Path(job.path)
-    if not path.is_file():
-        job.error = "missing file" if not path.exists() else "not a file"
+    job.error = file_problem(path)
+    if job.error:
         return job
     config = RuntimeConfig().with_overrides(**{"sinks.console": "off"})
     try:
@@ -85,8 +85,8 @@ def score_job(job: ScoreJob) -> ScoreJob:
 
 
 def _row(job: ScoreJob, e) -> dict:
-    overlap = [(min(e.end, end if end is not None else e.end) - max(e.start, start), label)
-               for start, end, label in job.segments]
+    overlap = [(min(e.end, c.end_s if c.end_s is not None else e.end) - max(e.start, c.start_s), c.label)
+               for c in job.rows_of if c.label]
     best = max(overlap, default=(0.0, ""))
     return {"file": job.path, "index": e.index, "kind": e.kind, "start_s": e.start, "end_s": e.end,
             "score": round(e.score, 4), "label": e.label, "uncertainty": round(e.uncertainty, 4),
@@ -101,32 +101,40 @@ def jobs_of(clips: list[Clip], bundle: str | None, backend: str | None) -> list[
     """One job per file; a manifest's labelled segments label the events that overlap them."""
     jobs: dict[str, ScoreJob] = {}
     for c in clips:
-        job = jobs.setdefault(c.path, ScoreJob(c.path, bundle, backend))
-        if c.label:
-            job.segments.append((c.start_s, c.end_s, c.label))
+        jobs.setdefault(c.path, ScoreJob(c.path, bundle, backend)).rows_of.append(c)
     return list(jobs.values())
+
+
+def bad_rows(done: list[ScoreJob]) -> list[tuple[str, str]]:
+    """(path, reason) of every file that gave no row, and of every manifest row of a scored file whose
+    segment lies outside the media or overlaps no event (its label would silently label nothing)."""
+    bad = []
+    for job in done:
+        if job.error:
+            bad.append((job.path, job.error))
+            continue
+        for c in job.rows_of:
+            if c.segment == (0.0, None):
+                continue  # the whole file: it gave events
+            end = job.media_s if c.end_s is None else c.end_s
+            reason = span_problem(c.start_s, end, 0.0, job.media_s)
+            if not reason and not any(r["start_s"] < end and r["end_s"] > c.start_s for r in job.rows):
+                reason = "no event overlaps the segment"
+            if reason:
+                bad.append((job.path, f"line {c.line}, {c.start_s:g}-{end:g} s: {reason}"))
+    return bad
 
 
 def write_rows(out: Path, rows: list[dict]) -> None:
     """CSV (by the .csv suffix) or JSON lines, written to a temporary name and renamed."""
     if out.suffix.lower() == ".csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        text = buffer.getvalue()
-    else:
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        write_csv(out, COLUMNS, rows)
+        return
     tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     os.replace(tmp, out)
 
 
-def write_report(out: Path, bad: list[ScoreJob]) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "reason"])
-    writer.writerows([job.path, job.error] for job in bad)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(buffer.getvalue(), encoding="utf-8")
-    os.replace(tmp, out)
+def write_report(out: Path, bad: list[tuple[str, str]]) -> None:
+    """(path, reason) of every file or manifest row that gave no row."""
+    write_csv(out, ["path", "reason"], bad)
