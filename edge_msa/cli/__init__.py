@@ -11,6 +11,8 @@ import functools
 import importlib
 import pkgutil
 import sys
+import warnings
+from typing import Annotated
 
 import typer
 
@@ -23,6 +25,31 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+VERBOSE_HELP = ("Show what native libraries (ExecuTorch, XNNPACK, LiteRT) and third-party packages print "
+                "while loading; hidden by default, edge-msa's own warnings always show.")
+
+
+@app.callback()
+def global_options(verbose: Annotated[bool, typer.Option("--verbose", help=VERBOSE_HELP)] = False) -> None:
+    """Multimodal sentiment analysis (text + speech + face) on edge devices."""
+    from edge_msa.runtime.native_output import set_verbose, verbose_from_env
+    from edge_msa.runtime.tiers import set_format_order
+
+    loud = verbose or verbose_from_env()
+    set_verbose(loud)
+    set_format_order(_device_formats)  # a bare tier name runs its fastest bundle on this device
+    if not loud:
+        # Third-party deprecation and experimental notes (torch, torchao, executorch) are not the
+        # user's to act on; ours are printed, not warned, so no filter hides them.
+        warnings.simplefilter("ignore")
+
+
+def _device_formats() -> tuple[str, ...]:
+    from edge_msa.profile.devices import fastest_formats
+
+    return fastest_formats()
 
 
 @functools.cache  # once per process: main() may be called many times (tests) on the same app
@@ -40,7 +67,8 @@ def fail(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     _register_commands()
     try:
-        code = app(args=argv, standalone_mode=False)
+        with warnings.catch_warnings():  # the filter --verbose leaves out ends with the command
+            code = app(args=argv, standalone_mode=False)
     except UserError as e:
         print(f"edge-msa: error: {e}", file=sys.stderr)
         return 2
@@ -72,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(e, (click.exceptions.Abort, typer.Abort)):
             return 130
         raise
+    finally:  # the Python API (and tests calling main) keep the library's own rules
+        from edge_msa.runtime.native_output import set_verbose, verbose_from_env
+        from edge_msa.runtime.tiers import set_format_order
+
+        set_format_order(None)
+        set_verbose(verbose_from_env())
     if code == 130:  # typer turns a Ctrl-C inside a command into this code, returned rather than raised
         print("edge-msa: interrupted", file=sys.stderr)
         return 130

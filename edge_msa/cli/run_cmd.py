@@ -17,10 +17,12 @@ import typer
 from edge_msa.errors import UserError
 
 BUNDLE_HELP = ("Bundle folder written by `edge-msa export`, or a shipped tier: default (the default), nano, "
-               "or TIER/FORMAT such as nano/onnx-int8.")
+               "or TIER/FORMAT such as default/onnx-int8. A bare tier runs its fastest bundle on this "
+               "device (devices/*.yaml).")
 BACKEND_HELP = ("Backend that runs the bundle (torch, onnxruntime, executorch, tensorrt); "
                 "default: the bundle's first.")
 JSONL_HELP = "Write every event as one JSON line to this file."
+DEMO_JSONL_HELP = JSONL_HELP + " Default: events.jsonl in a new temporary folder (printed)."
 OVERLAY_HELP = "Write the video annotated with score, modality badges and transcript (.mp4)."
 JSON_HELP = "Write the run summary (events, real-time factor, per-stage latency, health) as JSON."
 CONFIG_HELP = ("Pipeline config: a name in runtime/ (default, jetson-csi; edge-msa carries them) or a YAML "
@@ -184,7 +186,7 @@ def _print_acted(jsonl: Path, clip: Path) -> None:
 def demo(
     bundle: Annotated[Path | None, typer.Option("--bundle", help=BUNDLE_HELP)] = None,
     backend: Annotated[str | None, typer.Option("--backend", help=BACKEND_HELP)] = None,
-    jsonl: Annotated[Path, typer.Option("--jsonl", help=JSONL_HELP)] = Path("edge-msa-demo.jsonl"),
+    jsonl: Annotated[Path | None, typer.Option("--jsonl", help=DEMO_JSONL_HELP)] = None,
     overlay: Annotated[Path | None, typer.Option("--overlay", help=OVERLAY_HELP)] = None,
     realtime: Annotated[bool, typer.Option("--realtime", help="Play the clip in real time instead of as "
                                            "fast as possible.")] = False,
@@ -195,6 +197,10 @@ def demo(
     from edge_msa.features.media import demo_clip_path
     from edge_msa.runtime.config import RuntimeConfig
 
+    if jsonl is None:  # the demo's own events, not a user's file: a fresh folder per run never collides
+        import tempfile
+
+        jsonl = Path(tempfile.mkdtemp(prefix="edge-msa-demo-")) / "events.jsonl"
     cfg = RuntimeConfig().with_overrides(**{
         "sinks.jsonl": str(jsonl), "sinks.overlay": str(overlay) if overlay else None,
         "sinks.console": "lines", "backend": backend})

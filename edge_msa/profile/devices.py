@@ -6,6 +6,7 @@ tests run on fake `/proc`, `/sys`, `/etc` trees and fake `nvidia-smi` output.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import re
@@ -34,6 +35,9 @@ class DeviceProfile(BaseModel):
     backends: list[str]
     precision: str
     latency_budget_ms: float
+    # The shipped tiers' bundle folders, fastest first, as measured here with `edge-msa profile`
+    # (devices/results/): what a bare tier name (`--bundle default`, no --bundle) picks on this device.
+    fastest_formats: list[str] = []
 
 
 def default_devices_dir() -> Path:
@@ -162,3 +166,14 @@ def match_profile(info: DeviceInfo, profiles: list[DeviceProfile]) -> DeviceProf
         if ok:
             return p
     return None
+
+
+@functools.cache  # once per process: the machine does not change under a run
+def fastest_formats() -> tuple[str, ...]:
+    """This machine's shipped bundle formats fastest first, from the profile it matches among the
+    profiles edge-msa carries (empty: no profile matched or none measured its formats).
+
+    Detection here skips importing TensorRT (seconds on a Jetson): no match rule reads it."""
+    info = detect_device(tensorrt_version=lambda: "")
+    profile = match_profile(info, load_profiles(shipped_folder("devices")))
+    return tuple(profile.fastest_formats) if profile is not None else ()

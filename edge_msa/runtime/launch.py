@@ -14,6 +14,7 @@ from pathlib import Path
 from edge_msa.errors import UserError
 from edge_msa.features import media
 from edge_msa.features.spec import FeatureSpec
+from edge_msa.runtime.native_output import quiet_native_stderr
 from edge_msa.runtime.config import RuntimeConfig
 from edge_msa.runtime.pipeline import Pipeline, Sensors
 from edge_msa.runtime.sources.camera import CameraSource
@@ -23,8 +24,9 @@ from edge_msa.runtime.tiers import ASSETS, default_format, resolve_bundle
 
 
 def default_bundle_path() -> Path:
-    """The bundle shipped in the package: the default tier as ExecuTorch int8, or its ONNX int8
-    sibling where the executorch runtime is not installed (recipe: export/default/train.yaml)."""
+    """The bundle shipped in the package: the default tier's fastest bundle on this device (its
+    profile's `fastest_formats`), else ExecuTorch int8, or its ONNX int8 sibling where the executorch
+    runtime is not installed (recipe: export/default/train.yaml)."""
     return ASSETS / "default" / default_format("default")
 
 
@@ -104,5 +106,6 @@ def face_featurizer(config: RuntimeConfig):
         return None
     from edge_msa.features.face import FaceFeaturizer
 
-    return FaceFeaturizer(num_threads=config.face.threads, still_diff=config.face.still_diff,
-                          max_reuse_s=config.face.max_reuse_s)
+    with quiet_native_stderr():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+        return FaceFeaturizer(num_threads=config.face.threads, still_diff=config.face.still_diff,
+                              max_reuse_s=config.face.max_reuse_s)

@@ -8,6 +8,7 @@ other bundles. A path that exists always wins over a tier name.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from edge_msa.errors import UserError
@@ -18,11 +19,26 @@ DEFAULT_FORMAT = "executorch-int8"
 LEAN_FORMAT = "onnx-int8"  # runs with onnxruntime, a core requirement
 
 
-def default_format(tier: str) -> str:
-    """The bundle a bare tier name means: ExecuTorch int8, else the tier's ONNX int8 when no
-    ExecuTorch runtime is installed and the tier has one."""
-    from edge_msa.runtime.backends import backend_class
+# Who knows the device's fastest formats (edge_msa.profile.devices, a layer above this one) installs
+# them here: the CLI does for the length of a command.
+_format_order: list[Callable[[], Sequence[str]]] = []
 
+
+def set_format_order(order: Callable[[], Sequence[str]] | None) -> None:
+    """Rank a tier's bundle formats with `order()` (called when a bare tier name is resolved), fastest
+    first; None: the fixed rule (ExecuTorch int8 first)."""
+    _format_order[:] = [order] if order is not None else []
+
+
+def default_format(tier: str) -> str:
+    """The bundle a bare tier name means: the first of the device's formats (`set_format_order`) that
+    the tier ships and this install runs; else ExecuTorch int8, else the tier's ONNX int8 when no
+    ExecuTorch runtime is installed and the tier has one."""
+    from edge_msa.runtime.backends import backend_class, runs_here
+
+    for fmt in _format_order[0]() if _format_order else ():
+        if runs_here(ASSETS / tier / fmt):
+            return fmt
     executorch = backend_class("executorch").unavailable() is None
     if executorch or not (ASSETS / tier / LEAN_FORMAT / "manifest.json").is_file():
         return DEFAULT_FORMAT

@@ -14,6 +14,7 @@ the same result (tests/test_family_contract.py) for a fraction of the cost on sh
 from __future__ import annotations
 
 import importlib
+import json
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -80,6 +81,16 @@ def backend_class(name: str) -> type[Backend]:
         raise UserError(f"unknown backend {name!r}; expected one of {', '.join(BACKEND_NAMES)} or 'auto'")
     module = importlib.import_module(f"{__name__}.{_MODULES[name]}")
     return module.BACKEND
+
+
+def runs_here(bundle_dir: Path) -> bool:
+    """Whether a bundle folder exists and one of the backends it is made for can run here (reads
+    its manifest only: no runtime is imported, no file hashed)."""
+    manifest = bundle_dir / "manifest.json"
+    if not manifest.is_file():
+        return False
+    made_for = json.loads(manifest.read_text()).get("backends", [])
+    return any(name in _MODULES and backend_class(name).unavailable() is None for name in made_for)
 
 
 def load_backend(bundle: str | Path | Bundle, name: str = "auto", threads: int | None = None) -> Backend:

@@ -11,6 +11,7 @@ import numpy as np
 
 from edge_msa.export.bundle import Bundle
 from edge_msa.extras import missing_extra
+from edge_msa.runtime.native_output import quiet_native_stderr
 from edge_msa.runtime.backends import Backend, Outputs
 
 NUMPY_RUNTIME = "executorch_numpy_runtime"
@@ -39,21 +40,25 @@ class ExecuTorchBackend(Backend):
         self._torch = torch
         # registers quantized_decomposed kernels: int8 embedding tables need them
         import executorch.kernels.quantized  # noqa: F401
-        from executorch.runtime import Runtime
 
-        if threads:
-            # the runtime's pool defaults to the core count; it is process-wide
-            from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
+        # The compiled runtime itself, not `executorch.runtime`: its wrapper imports
+        # `executorch.exir` and with it torchao (8 s on a 2-core box, measured in bench_startup.py)
+        # to run a program that needs neither. torch first: _C links against libtorch.
+        from executorch.extension.pybindings import _C
 
-            _unsafe_reset_threadpool(threads)
-        program = Runtime.get().load_program(bundle.path("model"))
-        self.method = program.load_method("forward")
+        with quiet_native_stderr():  # XNNPACK's cpuinfo probes log to fd 2 on every load
+            if threads:
+                # the runtime's pool defaults to the core count; it is process-wide
+                _C._unsafe_reset_threadpool(threads)
+            program = _C._load_program(str(bundle.path("model")), enable_etdump=False, debug_buffer_size=0,
+                                       program_verification=_C.Verification.InternalConsistency)
+            self.method = program.load_method("forward")
 
     def _run(self, inputs: tuple[np.ndarray, ...]) -> Outputs:
         if self.numpy_runtime:
             score, uncertainty = self.method(list(inputs))
             return np.asarray(score), np.asarray(uncertainty)
-        score, uncertainty = self.method.execute([self._torch.from_numpy(a) for a in inputs])
+        score, uncertainty = self.method([self._torch.from_numpy(a) for a in inputs])
         return score.numpy(), uncertainty.numpy()
 
 

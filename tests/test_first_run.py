@@ -1,0 +1,70 @@
+"""A new user's first commands: `edge-msa demo` re-runs, a clip run prints no native-library chatter,
+and the ExecuTorch backend loads without the exporter (executorch.exir, torchao)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from shared_data import SHARED_DATA
+
+from edge_msa.cli import main
+from edge_msa.runtime.sinks.jsonl import read_jsonl
+
+CLIP = SHARED_DATA / "crema-d-sample" / "1001_DFA_NEU_XX.flv"  # 2.1 s, one utterance
+# What native libraries and third-party packages printed on every run before `--verbose` existed.
+CHATTER = ("cpuinfo_utils.cpp", "Failed to open midr file", "CPU info and manual query",
+           "Created TensorFlow Lite XNNPACK delegate", "_C_mxfp8", "register_constant", "threadpool.cpp",
+           "ExperimentalWarning")
+needs_clip = pytest.mark.skipif(not CLIP.is_file(), reason=f"needs {CLIP}")
+
+
+def test_demo_twice_then_with_nano_all_succeed(tmp_path, monkeypatch, capsys):
+    """The README's sequence: `edge-msa demo`, again, then `edge-msa demo --bundle nano`."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the demo's own folder goes under tmp_path
+    written = []
+    for args in (["demo"], ["demo"], ["demo", "--bundle", "nano"]):
+        assert main(args) == 0, capsys.readouterr().err
+        out = capsys.readouterr().out
+        line = next(x for x in out.splitlines() if x.startswith("wrote "))
+        written.append(Path(line.split(" to ", 1)[1].strip()))
+    assert len(set(written)) == 3 and not list(tmp_path.glob("*.jsonl"))  # nothing left in the cwd
+    for path in written:
+        assert path.is_relative_to(tmp_path) and len(read_jsonl(path)) == 6  # six acted utterances
+
+
+@needs_clip
+@pytest.mark.parametrize("bundle", ["default", "nano"])  # onnxruntime here; ExecuTorch + XNNPACK
+def test_a_clip_run_prints_events_and_no_chatter(bundle):
+    done = subprocess.run([sys.executable, "-m", "edge_msa", "run", "--video", str(CLIP), "--fast",
+                           "--console", "lines", "--bundle", bundle], capture_output=True, text=True,
+                          timeout=300, env={k: v for k, v in os.environ.items() if k != "EDGE_MSA_VERBOSE"})
+    assert done.returncode == 0, done.stderr
+    assert "1 events" in done.stdout
+    assert [c for c in CHATTER if c in done.stderr] == [], done.stderr
+
+
+@needs_clip
+def test_verbose_lets_the_native_notes_through():
+    """The filter is what hides them: with --verbose the ExecuTorch runtime's notes are there."""
+    done = subprocess.run([sys.executable, "-m", "edge_msa", "--verbose", "run", "--video", str(CLIP),
+                           "--fast", "--console", "off", "--bundle", "nano"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "threadpool.cpp" in done.stderr and "Created TensorFlow Lite XNNPACK delegate" in done.stderr
+
+
+def test_the_executorch_backend_loads_without_the_exporter():
+    """`executorch.runtime` imports executorch.exir and torchao (8 s here); the backend needs neither."""
+    code = ("import sys; from edge_msa.runtime.backends import load_backend; "
+            "from edge_msa.runtime.tiers import resolve_bundle; "
+            "load_backend(resolve_bundle('nano/executorch-int8'), 'executorch', 1); "
+            "print(sorted(m for m in ('executorch.exir', 'torchao') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
