@@ -14,8 +14,8 @@ from pathlib import Path
 from edge_msa.errors import UserError
 from edge_msa.features import media
 from edge_msa.features.spec import FeatureSpec
-from edge_msa.runtime.native_output import quiet_native_stderr
 from edge_msa.runtime.config import RuntimeConfig
+from edge_msa.runtime.native_output import quiet_native_stderr
 from edge_msa.runtime.pipeline import Pipeline, Sensors
 from edge_msa.runtime.sources.camera import CameraSource
 from edge_msa.runtime.sources.media_file import FileAudioSource, FileVideoSource

@@ -11,8 +11,8 @@ import numpy as np
 
 from edge_msa.export.bundle import Bundle
 from edge_msa.extras import missing_extra
-from edge_msa.runtime.native_output import quiet_native_stderr
 from edge_msa.runtime.backends import Backend, Outputs
+from edge_msa.runtime.native_output import quiet_native_stderr
 
 NUMPY_RUNTIME = "executorch_numpy_runtime"
 
