@@ -7,7 +7,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "edge_msa"
 LAYERS = (
-    ("errors", "user_files", "outputs", "cache", "recipe_folders", "extras"),  # plumbing
+    ("errors", "user_files", "outputs", "cache", "csv_files", "recipe_folders", "extras"),  # plumbing
     ("features",),    # FeatureSpec, media decoding, extractors: the same code offline and live
     ("data",),        # readers, mixes, missing protocols, real samples
     ("models",),      # registry, blocks, families
