@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edge_msa.errors import UserError
+from edge_msa.errors import UserError, first_line
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -78,7 +78,7 @@ def load_whisper(model_dir: Path | None = None, threads: int = 1, compute_type: 
     try:
         return WhisperModel(str(folder), device="cpu", compute_type=compute_type, cpu_threads=threads)
     except (RuntimeError, ValueError, OSError) as e:
-        raise UserError(f"could not load the Whisper model in {folder}: {_first_line(e)}") from None
+        raise UserError(f"could not load the Whisper model in {folder}: {first_line(e)}") from None
 
 
 def log_mel(model: WhisperModel, samples_16k: np.ndarray) -> np.ndarray:
@@ -96,15 +96,21 @@ def encode_short(model: WhisperModel, samples_16k: np.ndarray) -> np.ndarray:
     shorter than 30 ms is padded with silence (see log_mel). Longer than 30 s: encoded in 30 s
     pieces whose states are concatenated.
     """
-    mel = log_mel(model, samples_16k)
+    return encode_log_mel(model, log_mel(model, samples_16k))
+
+
+def encode_log_mel(model: WhisperModel, mel: np.ndarray) -> np.ndarray:
+    """Encoder states [T', d] of a log-mel [n_mels, T] (see encode_short)."""
     starts = range(0, mel.shape[1], MAX_FRAMES)
-    return np.concatenate([_encode(model, mel[:, i : i + MAX_FRAMES]) for i in starts])
+    return np.concatenate([np.asarray(encode_storage(model, mel[:, i : i + MAX_FRAMES]))[0] for i in starts])
 
 
-def _encode(model: WhisperModel, mel: np.ndarray) -> np.ndarray:
+def encode_storage(model: WhisperModel, mel: np.ndarray):
+    """CTranslate2's encoder output [1, T', d] of one log-mel of at most MAX_FRAMES frames, as the
+    StorageView the decoder (`model.model.generate`) takes."""
     if mel.shape[1] % 2 and mel.shape[1] > 1:  # stride-2 convolution: an even length gives T' = T / 2
         mel = mel[:, :-1]
-    return np.asarray(model.encode(np.ascontiguousarray(mel[None], np.float32)), np.float32)[0]
+    return model.encode(np.ascontiguousarray(mel[None], np.float32))
 
 
 @lru_cache(maxsize=2)
@@ -116,8 +122,3 @@ def _check_packaged(model_bin: Path) -> None:
     if digest.hexdigest() != PACKAGED_SHA256:
         pinned = "the pinned Whisper tiny.en (sha256)"
         raise UserError(f"{model_bin} does not match {pinned}; reinstall {PACKAGED_WHEEL}")
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__

@@ -104,13 +104,18 @@ class AudioWorker(threading.Thread):
             self._asr_call(self.asr.push, preroll)
 
     def _transcript(self) -> tuple[str | None, str, float]:
-        """(text or None, why it is missing, ms spent finishing the decode)."""
+        """(text or None, why it is missing, ms spent finishing the decode); an engine with
+        finish_detailed (Whisper) also leaves its confidence and encoder states in self.heard."""
+        self.heard = None
         if self.asr_factory is None:
             return None, "speech recognition is off", 0.0
         if not self._asr_active:
             return None, self._asr_error or self.health.reason(ASR) or "speech recognition unavailable", 0.0
         t0 = time.perf_counter()
-        text = self._asr_call(self.asr.finish)
+        detailed = getattr(self.asr, "finish_detailed", None)
+        text = self._asr_call(detailed or self.asr.finish)
+        if detailed is not None and text is not None:
+            self.heard, text = text, text.text
         self._asr_active = False
         if text is None:
             return None, self._asr_error, (time.perf_counter() - t0) * 1e3
@@ -135,7 +140,10 @@ class AudioWorker(threading.Thread):
         text, reason, finish_ms = self._transcript()
         times, rows, _ = self.ring.between(start, end)
         audio = fill_window(times, rows, np.ones(len(times), bool), start, end, self.rate, self.max_len)
+        heard = self.heard
         self._post(WindowRequest("utterance", start, end, audio, transcript=text, text_reason=reason,
+                                 text_confidence=heard.confidence if heard else 1.0,
+                                 voice_states=heard.voice_states if heard else None,
                                  detected=detected, latency_ms={"asr_final_ms": finish_ms}))
 
     def _tick(self, muted: bool) -> None:

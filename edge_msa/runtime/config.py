@@ -43,8 +43,12 @@ class VadConfig(_Strict):
 
 
 class AsrConfig(_Strict):
-    engine: Literal["pocketsphinx", "none"] = "pocketsphinx"
-    # Decoder options. Without the flat-lexicon pass and the lattice best path the decode is
+    engine: Literal["auto", "whisper", "pocketsphinx", "none"] = Field(
+        "auto", description="auto: Whisper where the whisper extra is installed, except the nano tier "
+                            "and machines with one core; else pocketsphinx")
+    model: Path | None = Field(None, description="a CTranslate2 Whisper folder (None: the packaged tiny.en)")
+    threads: int = Field(1, ge=1, description="Whisper's CPU threads (the other cores run vision and fusion)")
+    # pocketsphinx decoder options. Without the flat-lexicon pass and the lattice best path the decode is
     # finished by the time the utterance ends (end_utt 0.12 s instead of 0.8-1.5 s on LibriVox,
     # same word error rate there): the event comes sooner. At most 4000 active HMMs per frame
     # (pocketsphinx allows 30000) is the decoder's largest CPU cost cut: 0.59 -> 0.41 CPU s per

@@ -8,7 +8,6 @@ missing, corrupt or unsupported file is one clear error.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 from edge_msa.errors import UserError
@@ -87,17 +86,20 @@ def build_pipeline(config: RuntimeConfig, sensors: Sensors, backend, spec: Featu
 
     audio_featurizer: voice features other than the Python extractor (a bundle's front-end graph)."""
     face = face_featurizer(config) if sensors.video is not None else None
-    return Pipeline(backend, spec, config, sensors, fast=fast, scale=scale, asr_factory=asr_factory(config),
+    bundle_root = getattr(getattr(backend, "bundle", None), "root", None)
+    return Pipeline(backend, spec, config, sensors, fast=fast, scale=scale,
+                    asr_factory=asr_factory(config, bundle_root),
                     face_featurizer=face, sinks=sinks, audio_featurizer=audio_featurizer)
 
 
-def asr_factory(config: RuntimeConfig):
-    """What builds a speech recognizer as the config says (None: speech recognition off)."""
-    if config.asr.engine != "pocketsphinx":
-        return None
-    from edge_msa.runtime.perception.asr import PocketsphinxASR
+def asr_factory(config: RuntimeConfig, bundle_root: Path | None = None):
+    """What builds a speech recognizer as the config says (None: speech recognition off); `auto`
+    keeps pocketsphinx for the shipped nano tier's bundles (bundle_root under assets/nano)."""
+    from edge_msa.runtime.perception.asr import engine_factory
 
-    return functools.partial(PocketsphinxASR, **config.asr.options)
+    a = config.asr
+    nano = bundle_root is not None and (ASSETS / "nano").resolve() in Path(bundle_root).resolve().parents
+    return engine_factory(a.engine, a.model, a.threads, nano, **a.options)
 
 
 def face_featurizer(config: RuntimeConfig):
