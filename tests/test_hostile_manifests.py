@@ -160,6 +160,22 @@ def test_nan_label_is_refused(tmp_path, capsys, label):
         read_manifest(jsonl)
 
 
+def test_nan_label_in_an_edited_dataset_is_refused(tmp_path, capsys):
+    from edge_msa.data.media_dataset import load_media
+    from edge_msa.features.spec import LIVE
+
+    tone(tmp_path / "clip.wav")
+    (tmp_path / "m.csv").write_text("path,start_s,end_s,label\nclip.wav,0,2,0.5\n")
+    assert cli(capsys, "data", "extract", tmp_path / "m.csv", "--out", tmp_path / "ds", "--no-asr")[0] == 0
+    features = tmp_path / "ds" / "features.npz"
+    with np.load(features, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    assert arrays["labels"].tolist() == [0.5] and load_media(tmp_path / "ds", LIVE)["train"].labels[0] == 0.5
+    np.savez(features, **arrays | {"labels": np.array([np.nan], np.float32)})
+    with pytest.raises(UserError, match="not finite"):
+        load_media(tmp_path / "ds", LIVE)
+
+
 def test_workers_are_capped_at_the_cpu_count(capsys, monkeypatch):
     """--workers 1000 starts at most one process per CPU, and says so in one line on stderr."""
     import concurrent.futures

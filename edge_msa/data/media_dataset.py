@@ -53,6 +53,8 @@ def load_media(folder: str | Path, spec: FeatureSpec) -> dict[str, MSAData]:
         data = {k: z[k] for k in z.files}
     if len(data["labels"]) != info["rows"]:
         raise UserError(f"{folder}: {FEATURES} holds {len(data['labels'])} rows, {META} says {info['rows']}")
+    if not np.isfinite(data["labels"]).all():  # extract writes finite labels only: the file was edited
+        raise UserError(f"{folder}: {FEATURES} holds labels that are not finite numbers")
     ids, mask = _tokens([str(t) for t in data["texts"]], spec.text.max_len)
     split_of = data["splits"]
     out = {}
