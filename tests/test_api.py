@@ -65,8 +65,8 @@ def test_an_event_is_the_clis_event(model):
 
     event = model.score_text("what a wonderful surprise")
     assert isinstance(event, SentimentEvent) and SentimentEvent.from_dict(event.to_dict()) == event
-    assert event.modalities == {"text": True, "audio": False, "vision": False}
-    assert event.masked == {"audio": "no audio given", "vision": "no face frames given"}
+    assert event.modalities == {"text": True, "voice": False, "face": False}
+    assert event.masked == {"voice": "no audio given", "face": "no face frames given"}
     assert event.evidence["text"].present and event.transcript == "what a wonderful surprise"
 
 

@@ -75,7 +75,7 @@ def test_file_pipeline_emits_utterance_events_with_transcripts_and_overlay(media
     for event, segment in zip(events, SEGMENTS, strict=False):
         assert inside(event, segment), (event.start, event.end, segment)
         assert event.transcript  # words pocketsphinx heard in "Don't forget a jacket"
-        assert event.modalities == {m: True for m in MODALITIES} and event.masked == {}
+        assert event.modalities == {"text": True, "voice": True, "face": True} and event.masked == {}
         assert all(event.evidence[m].present and math.isfinite(event.evidence[m].score) for m in MODALITIES)
         assert event.label in ("negative", "neutral", "positive")
         for stage in ("asr_final_ms", "backend_ms", "evidence_ms", "event_ms"):
@@ -118,7 +118,7 @@ def test_audio_track_absent_gives_vision_only_events(media_dir, backend, face, t
     assert len(events) >= 4 and all(e.kind == "interval" for e in events)
     assert events[-1].end >= CLIP_S - 1.2  # ran to the end of the file
     for e in events:
-        assert e.modalities == {"text": False, "audio": False, "vision": True}
+        assert e.modalities == {"text": False, "voice": False, "face": True}
         assert "video_only.mp4 has no audio track" in e.masked["audio"]
         assert e.evidence["vision"].score == e.score  # one modality: its evidence is the fused score
     assert summary.health["audio"]["state"] == "absent"
@@ -210,6 +210,6 @@ def test_evidence_is_the_backend_on_one_modality(backend):
     req = WindowRequest("utterance", 0.0, 2.0, None, transcript="terrible", audio_reason="x")
     event = text_only.fuse(req)
     assert backend.calls - before == 1 and event.evidence["text"].score == event.score
-    assert event.masked == {"audio": "x", "vision": "no face in view"}
+    assert event.masked == {"voice": "x", "face": "no face in view"}
     # nothing present (the last transcript ended before this window): no event
     assert text_only.fuse(WindowRequest("interval", 3.0, 5.0, None)) is None

@@ -49,7 +49,7 @@ def test_label_uses_the_fields_neutral_band():
 def test_event_json_round_trip_and_summary_line():
     e = make_event()
     back = SentimentEvent.from_dict(json.loads(e.to_json()))
-    assert back == e and back.used == ["text", "audio"]
+    assert back == e and back.used == ["text", "voice"]
     line = e.summary_line()
     assert "positive" in line and "text +1.50" in line and "voice +0.40" in line and "face -" in line
     assert "ill disposed" in line

@@ -37,6 +37,8 @@ FRONTEND_HELP = ("Voice features: python (edge-msa's extractor) or bundle (the b
                  "graph, frontend.onnx through onnxruntime: what an app holding the bundle computes).")
 FRONTENDS = ("python", "bundle")
 HTTP_TOKEN_HELP = "Token for --http: required as ?token= or 'Authorization: Bearer' (also on the loopback)."
+LINGER_HELP = ("With --http: after a file ends, keep serving the dashboard's final state until Ctrl-C "
+               "(default with --http on a file; --no-linger exits).")
 
 
 def _print_summary(summary, console) -> None:
@@ -85,7 +87,27 @@ def check_frontend(frontend: str) -> None:
         raise UserError(f"unknown --frontend {frontend!r}; expected one of {', '.join(FRONTENDS)}")
 
 
-def _execute(config, bundle, fast, duration_s, json_out, frontend: str = "python", **inputs):
+def _linger(pipeline) -> None:
+    """Serve the dashboard's final state until Ctrl-C (not after a Ctrl-C that ended the run)."""
+    import time
+
+    from rich.console import Console
+
+    try:
+        if not pipeline.interrupted:
+            Console(stderr=True).print(f"the run is over; the dashboard shows its final state at "
+                                       f"{pipeline.http.dashboard_url} until Ctrl-C", soft_wrap=True,
+                                       markup=False)
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        pipeline.http.close()
+
+
+def _execute(config, bundle, fast, duration_s, json_out, frontend: str = "python", linger: bool = False,
+             **inputs):
     """Check the inputs (cheap, clear errors), open the bundle, run, summarise."""
     from rich.console import Console
 
@@ -107,11 +129,14 @@ def _execute(config, bundle, fast, duration_s, json_out, frontend: str = "python
         token = f"; token {http.token}" if http.token else ""
         Console(stderr=True).print(f"dashboard at {http.dashboard_url} (events at {http.url}/latest, "
                                    f"/events, /stream{token})", soft_wrap=True, markup=False)
-    summary = pipeline.run(duration_s)
+    linger = linger and pipeline.http is not None
+    summary = pipeline.run(duration_s, keep_serving=linger)
     _print_summary(summary, Console(stderr=config.sinks.console == "off"))
     _write_json(json_out, summary)
     if pipeline.overlay is not None and pipeline.overlay.error:  # the events are saved; the video is not
         raise UserError(pipeline.overlay.error)
+    if linger:
+        _linger(pipeline)
     return summary
 
 
@@ -143,6 +168,7 @@ def run(
     json_out: Annotated[Path | None, typer.Option("--json", help=JSON_HELP)] = None,
     frontend: Annotated[str, typer.Option("--frontend", help=FRONTEND_HELP)] = "python",
     force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
+    linger: Annotated[bool | None, typer.Option("--linger/--no-linger", help=LINGER_HELP)] = None,
 ) -> None:
     """Live sentiment from a person talking: camera/video + mic/audio + speech recognition."""
     from edge_msa.runtime.config import find_config, load_config
@@ -153,10 +179,16 @@ def run(
         "sinks.console": console, "sinks.http.enabled": True if http is not None else None,
         "sinks.http.port": http, "sinks.http.host": http_host, "sinks.http.token": http_token,
         "scheduler.interval_s": interval, "backend": backend})
-    if (http_host is not None or http_token is not None) and not cfg.sinks.http.enabled:
-        raise UserError("--http-host and --http-token go with --http PORT")
+    if (http_host is not None or http_token is not None or linger) and not cfg.sinks.http.enabled:
+        raise UserError("--http-host, --http-token and --linger go with --http PORT")
+    if cfg.sinks.http.enabled:  # a bad address is refused now, not after the models load
+        from edge_msa.runtime.sinks.addresses import bind_address
+
+        bind_address(cfg.sinks.http.host, cfg.sinks.http.port)
     _check_outputs(cfg, json_out, force, bundle, **{"--video": video, "--audio": audio, "--config": config})
-    _execute(cfg, bundle, fast, duration, json_out, frontend, video=video, camera=camera, audio=audio,
+    if linger is None:
+        linger = video is not None or audio is not None
+    _execute(cfg, bundle, fast, duration, json_out, frontend, linger, video=video, camera=camera, audio=audio,
              mic=mic)
 
 
@@ -166,7 +198,7 @@ def _print_acted(jsonl: Path, clip: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from edge_msa.features.spec import MODALITIES
+    from edge_msa.runtime.events import EVENT_MODALITIES
     from edge_msa.runtime.sinks.jsonl import read_jsonl
 
     segments = json.loads((clip.parent / "clips.json").read_text())["segments"]
@@ -177,7 +209,7 @@ def _print_acted(jsonl: Path, clip: Path) -> None:
     for e in read_jsonl(jsonl):
         seg = max(segments, key=lambda s: min(e.end, s["end_s"]) - max(e.start, s["start_s"]))
         crowd = seg["crowd_majority"]
-        said = [f"{e.evidence[m].score:+.2f}" if e.evidence[m].present else "-" for m in MODALITIES]
+        said = [f"{e.evidence[m].score:+.2f}" if e.evidence[m].present else "-" for m in EVENT_MODALITIES]
         table.add_row(f"{e.start:.1f}-{e.end:.1f}", seg["emotion"], crowd["voice"]["emotion"],
                       crowd["face"]["emotion"], e.label[:3], f"{e.score:+.2f}", *said)
     Console().print(table)

@@ -20,7 +20,7 @@ from edge_msa.features.spec import FeatureSpec
 from edge_msa.runtime.audio_worker import AudioWorker, has_signal
 from edge_msa.runtime.clock import Clock
 from edge_msa.runtime.config import RuntimeConfig
-from edge_msa.runtime.events import SentimentEvent
+from edge_msa.runtime.events import SCALE_MAX, SentimentEvent
 from edge_msa.runtime.health import ABSENT, ENDED, FAILED, MUTED, OK, STALLED, Backoff, HealthMonitor
 from edge_msa.runtime.perception.vad import VADConfig
 from edge_msa.runtime.scheduler import FusionLoop, FusionScheduler, Outstanding
@@ -34,7 +34,6 @@ from edge_msa.runtime.vision_worker import FACE, VisionWorker
 from edge_msa.runtime.windows import TimedRing
 
 AUDIO, VIDEO = "audio", "video"
-SCALE_MAX = {"mosi": 3.0, "sims": 1.0}
 TROUBLE = (ABSENT, FAILED, STALLED, MUTED)
 
 
@@ -85,6 +84,7 @@ class Pipeline:
         self.health, self.stats = HealthMonitor(), StageStats()
         self.errors: list[str] = []
         self.events = 0
+        self.interrupted = False  # Ctrl-C ended the run
         self.labels: dict[str, int] = {}
         self._lock = threading.Lock()
         live = not fast
@@ -114,12 +114,12 @@ class Pipeline:
         if config.sinks.http.enabled:
             h = config.sinks.http
             self.http = HttpSink(h.host, h.port, h.keep, health=self.health.snapshot, token=h.token,
-                                 scale_max=SCALE_MAX.get(scale, 3.0))
+                                 scale=scale)
         if sensors.video is not None:
             self.health.register(VIDEO, hc.video_timeout_s, can_stall=sensors.video.live)
             if config.sinks.overlay is not None:
                 self.overlay = OverlaySink(
-                    config.sinks.overlay, sensors.video_fps, SCALE_MAX.get(scale, 3.0), drop_oldest=live,
+                    config.sinks.overlay, sensors.video_fps, scale, drop_oldest=live,
                     ready_until=self._decided_until if fast else None)
                 self.sinks.append(self.overlay)
             frames = ItemQueue(qc.video, drop_oldest=live)
@@ -232,8 +232,11 @@ class Pipeline:
             elif before in TROUBLE and now == OK:
                 self.console.note(f"{name}: back")
 
-    def run(self, duration_s: float | None = None) -> RunSummary:
-        """Run until the files end (live sensors alone: until `duration_s` or Ctrl-C); summarise."""
+    def run(self, duration_s: float | None = None, keep_serving: bool = False) -> RunSummary:
+        """Run until the files end (live sensors alone: until `duration_s` or Ctrl-C); summarise.
+
+        `keep_serving`: the dashboard goes on serving the final state (the caller closes `http`);
+        `interrupted` says whether Ctrl-C ended the run."""
         self.scheduler.warm_up()
         for worker in (self.audio_worker, self.vision_worker):
             if worker is not None:
@@ -263,7 +266,7 @@ class Pipeline:
                     self._watch(seen)
                     time.sleep(0.02)
         except KeyboardInterrupt:
-            pass
+            self.interrupted = True
         finally:
             self.stop.set()
             for t in threads:
@@ -273,7 +276,7 @@ class Pipeline:
             self._watch(seen)
             wall = time.perf_counter() - t0
             for sink in self.sinks:
-                sink.close()
+                sink.finish() if keep_serving and sink is self.http else sink.close()
             if self.overlay is not None and self.overlay.error:
                 self.errors.append(self.overlay.error)
         return self._summary(wall)

@@ -15,8 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from edge_msa.features.spec import MODALITIES
-from edge_msa.runtime.events import DISPLAY_NAMES, SentimentEvent
+from edge_msa.runtime.events import EVENT_MODALITIES, SentimentEvent
 
 LABEL_STYLE = {"positive": "green", "neutral": "yellow", "negative": "red"}
 STATE_STYLE = {"ok": "green", "starting": "yellow", "ended": "dim"}
@@ -69,13 +68,13 @@ class ConsoleSink:
         if row:
             health.add_row(*row)
         table = Table(expand=True, show_lines=False)
-        for col in ("time s", "label", "score", "gauge", *(DISPLAY_NAMES[m] for m in MODALITIES),
+        for col in ("time s", "label", "score", "gauge", *EVENT_MODALITIES,
                     "transcript"):
             table.add_column(col, overflow="fold" if col == "transcript" else "ellipsis",
                              no_wrap=col != "transcript")
         for e in self._recent:
             evidence = []
-            for m in MODALITIES:
+            for m in EVENT_MODALITIES:
                 ev = e.evidence.get(m)
                 evidence.append(Text(f"{ev.score:+.2f}", style="bold") if ev and ev.present
                                 and ev.score is not None else Text("-", style="dim"))

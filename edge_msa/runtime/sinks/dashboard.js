@@ -1,22 +1,29 @@
-// edge-msa dashboard: events pushed over Server-Sent Events (/stream), drawn with plain DOM + SVG.
-// Text from events (transcripts, reasons) is only ever set as textContent, never parsed as HTML.
+// edge-msa dashboard: the page arrives with the server's state (body data-state: the kept events,
+// health, the latest frame, whether the run is over), then follows Server-Sent Events (/stream).
+// Drawn with plain DOM + SVG. Text from events (transcripts, reasons) is only ever set as
+// textContent, never parsed as HTML.
 "use strict";
 (() => {
-  const SCALE = 3;
+  const state = JSON.parse(document.body.dataset.state);
+  const SCALE = state.scale_max;
+  const BAND = state.neutral_band;  // |score| within it: neutral (events.label_for)
   const WINDOW_S = 60;  // the timeline shows at most the last minute
-  const MODS = ["text", "audio", "vision"];
-  const NEEDS = { text: ["audio", "asr"], audio: ["audio"], vision: ["video", "face"] };  // sources
+  const MODS = ["text", "voice", "face"];
+  const NEEDS = { text: ["audio", "asr"], voice: ["audio"], face: ["video", "face"] };  // sources
   const TROUBLE = ["absent", "failed", "stalled", "muted"];
   const SVG = "http://www.w3.org/2000/svg";
   const token = new URLSearchParams(location.search).get("token");
   const events = new Map();  // index -> event (a reconnect resends the kept ones)
-  let health = {};
+  let health = state.health;
 
   const $ = (id) => document.getElementById(id);
   const withToken = (path) =>
     token ? `${path}${path.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}` : path;
   const signed = (x) => (x >= 0 ? "+" : "") + x.toFixed(2);
   const clamp = (x) => Math.max(-SCALE, Math.min(SCALE, x));
+  // events.tone: the sign (neutral band) and strength 1..3 (thirds of the scale) of a score
+  const tone = (x) => [x > BAND ? "positive" : x < -BAND ? "negative" : "neutral",
+    Math.min(3, 1 + Math.floor((3 * Math.abs(x)) / SCALE))];
 
   function node(tag, attrs = {}, text = null, ns = null) {
     const el = ns ? document.createElementNS(ns, tag) : document.createElement(tag);
@@ -52,9 +59,11 @@
       const ev = e && e.evidence[m];
       const trouble = sourceTrouble(m);
       const used = Boolean(e && e.modalities[m]) && !trouble;
-      badge.className = `badge ${used ? "on" : "off"}`;
-      badge.querySelector(".said").textContent =
-        ev && ev.present && ev.score !== null ? ` alone ${signed(ev.score)}` : " —";
+      const alone = ev && ev.present && ev.score !== null ? ev.score : null;
+      const [sign, strength] = alone === null ? ["", 0] : tone(alone);
+      badge.className = used ? `badge on ${sign} s${strength}`.trim() : "badge off";
+      badge.title = alone === null ? "" : `${m} alone: ${sign}, strength ${strength} of 3`;
+      badge.querySelector(".said").textContent = alone === null ? " —" : ` alone ${signed(alone)}`;
       const why = trouble || (e && !e.modalities[m] ? e.masked[m] || "not used" : "");
       badge.querySelector("small").textContent = why ? `masked: ${why}` : "";
     }
@@ -138,37 +147,64 @@
     drawLatency(e);
   }
 
-  // camera snapshots: fetch a new one when told, one request at a time
-  let loading = false, wanted = null;
-  const img = $("frame");
+  // Camera snapshots: each is loaded off-screen and swapped in only once it decoded, so a failed
+  // fetch (the run gone) never replaces the last frame with a broken image. One request at a time.
+  // The first one starts while the page loads (it holds the page's load event: a screenshot taken
+  // at load already shows the camera).
+  let loading = false, wanted = null, shown = 0;
   function loadFrame(n) {
+    if (n <= shown) return;
     if (loading) { wanted = n; return; }
     loading = true;
-    img.src = withToken(`/frame.jpg?n=${n}`);
+    const next = new Image();
+    const done = () => {
+      loading = false;
+      if (wanted !== null) { const w = wanted; wanted = null; loadFrame(w); }
+    };
+    next.addEventListener("load", () => {
+      next.id = "frame";
+      next.alt = $("frame").alt;
+      $("frame").replaceWith(next);
+      $("no-frame").hidden = true;
+      shown = n;
+      done();
+    });
+    next.addEventListener("error", done);
+    next.src = withToken(`/frame.jpg?n=${n}`);
   }
-  img.addEventListener("load", () => {
-    img.hidden = false;
-    $("no-frame").hidden = true;
-    loading = false;
-    if (wanted !== null) { const n = wanted; wanted = null; loadFrame(n); }
-  });
-  img.addEventListener("error", () => { loading = false; });
 
   const status = $("status");
-  const source = new EventSource(withToken("/stream"));
-  source.addEventListener("open", () => { status.textContent = "live"; status.className = "status live"; });
-  source.addEventListener("error", () => { status.textContent = "disconnected"; status.className = "status lost"; });
-  let pending = false;  // draw at most once per animation frame (a reconnect replays many events)
-  source.addEventListener("sentiment", (m) => {
-    const e = JSON.parse(m.data);
+  const setStatus = (text, kind) => { status.textContent = text; status.className = `status ${kind}`; };
+  function addEvent(e) {
     events.set(e.index, e);
     while (events.size > 200) events.delete(events.keys().next().value);
-    if (!pending) {
-      pending = true;
-      requestAnimationFrame(() => { pending = false; render(); });
-    }
-  });
-  source.addEventListener("health", (m) => { health = JSON.parse(m.data); drawHealth(); });
-  source.addEventListener("frame", (m) => loadFrame(JSON.parse(m.data).n));
+  }
+
+  state.events.forEach(addEvent);
   drawTimeline([]);
+  render();
+  drawHealth();
+  if (state.frame) loadFrame(state.frame);
+  if (state.ended) {
+    setStatus("run ended", "ended");  // the final state: nothing more will come
+  } else {
+    const source = new EventSource(withToken("/stream"));
+    source.addEventListener("open", () => setStatus("live", "live"));
+    source.addEventListener("error", () => setStatus("disconnected", "lost"));
+    let pending = false;  // draw at most once per animation frame (a reconnect replays many events)
+    source.addEventListener("sentiment", (m) => {
+      addEvent(JSON.parse(m.data));
+      if (!pending) {
+        pending = true;
+        requestAnimationFrame(() => { pending = false; render(); });
+      }
+    });
+    source.addEventListener("health", (m) => { health = JSON.parse(m.data); drawHealth(); });
+    source.addEventListener("frame", (m) => loadFrame(JSON.parse(m.data).n));
+    source.addEventListener("ended", () => {
+      source.close();  // no reconnect: the server keeps the final state (--linger) or is gone
+      render();
+      setStatus("run ended", "ended");
+    });
+  }
 })();

@@ -1,5 +1,6 @@
 """Annotated video: each frame with the latest event's label, score gauge, per-modality badges
-(what text, voice and face alone say; grey when masked) and the transcript. H.264 MP4 via PyAV.
+(what text, voice and face alone say, coloured by sign and strength as on the dashboard; grey when
+masked) and the transcript. H.264 MP4 via PyAV.
 
 A frame at time t shows the newest event that ended at or before t, as a live viewer would have
 seen it. When a file runs as fast as possible, frames wait (`ready_until`) until the pipeline
@@ -18,12 +19,16 @@ import cv2
 import numpy as np
 
 from edge_msa.errors import UserError
-from edge_msa.features.spec import MODALITIES
-from edge_msa.runtime.events import DISPLAY_NAMES, SentimentEvent
+from edge_msa.runtime.events import EVENT_MODALITIES, SCALE_MAX, SentimentEvent, tone
 from edge_msa.runtime.sources.base import TIMEOUT, ItemQueue, VideoFrame
 
 LABEL_BGR = {"positive": (80, 200, 80), "neutral": (60, 200, 230), "negative": (70, 70, 230)}
-GREY, WHITE, BADGE = (150, 150, 150), (255, 255, 255), (60, 120, 40)
+GREY, WHITE, DARK, BADGE = (150, 150, 150), (255, 255, 255), (30, 30, 30), (122, 110, 84)
+# evidence badges (BGR), by tone(): the dashboard's colours (dashboard.css .badge.positive.s1 ...)
+TONE_BGR = {("positive", 1): (201, 230, 200), ("positive", 2): (106, 187, 102),
+            ("positive", 3): (50, 125, 46), ("negative", 1): (210, 205, 255),
+            ("negative", 2): (80, 83, 239), ("negative", 3): (40, 40, 198)}
+NEUTRAL_BGR = (196, 243, 255)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 SUFFIXES = (".mp4", ".mkv", ".mov")  # containers that take H.264 from PyAV
 
@@ -54,8 +59,19 @@ def _wrap(text: str, max_chars: int) -> list[str]:
     return lines + [line]
 
 
-def draw_overlay(image: np.ndarray, event: SentimentEvent | None, scale_max: float = 3.0) -> np.ndarray:
-    """A copy of a BGR frame with the event drawn on it."""
+def badge_colours(score: float | None, scale: str) -> tuple[tuple, tuple]:
+    """(fill, text) BGR of a used modality's badge: by what it alone says (no evidence: plain)."""
+    if score is None:
+        return BADGE, WHITE
+    label, strength = tone(score, scale)
+    if label == "neutral":
+        return NEUTRAL_BGR, DARK
+    return TONE_BGR[label, strength], DARK if strength == 1 else WHITE
+
+
+def draw_overlay(image: np.ndarray, event: SentimentEvent | None, scale: str = "mosi") -> np.ndarray:
+    """A copy of a BGR frame with the event drawn on it (`scale`: the label scale, mosi or sims)."""
+    scale_max = SCALE_MAX.get(scale, SCALE_MAX["mosi"])
     img = image.copy()
     h, w = img.shape[:2]
     s = max(0.4, w / 960)  # text scale follows the frame size
@@ -77,16 +93,17 @@ def draw_overlay(image: np.ndarray, event: SentimentEvent | None, scale_max: flo
     xs = int(x0 + frac * (x1 - x0))
     cv2.rectangle(img, (min(mid, xs), y0 + 1), (max(mid, xs), y1 - 1), color, -1)
     cv2.line(img, (mid, y0 - 2), (mid, y1 + 2), WHITE, 1)
-    # badges: one per modality, filled when the fused score used it, with what it alone says
+    # badges: one per modality, filled when the fused score used it, coloured by what it alone says
     bx, by0, by1 = pad, pad + 2 * line_h, pad + 3 * line_h - int(4 * s)
-    for m in MODALITIES:
+    for m in EVENT_MODALITIES:
         ev = event.evidence.get(m)
-        said = f" {ev.score:+.1f}" if ev and ev.present and ev.score is not None else " --"
-        label = DISPLAY_NAMES[m] + said
+        alone = ev.score if ev and ev.present and ev.score is not None else None
+        label = m + (f" {alone:+.1f}" if alone is not None else " --")
         (tw, _), _ = cv2.getTextSize(label, FONT, 0.7 * s, 1)
         used = event.modalities.get(m, False)
-        cv2.rectangle(img, (bx, by0), (bx + tw + 2 * pad, by1), BADGE if used else GREY, -1 if used else 1)
-        _text(img, label, (bx + pad, by1 - int(9 * s)), 0.7 * s, WHITE if used else GREY)
+        fill, ink = badge_colours(alone, scale) if used else (GREY, GREY)
+        cv2.rectangle(img, (bx, by0), (bx + tw + 2 * pad, by1), fill, -1 if used else 1)
+        _text(img, label, (bx + pad, by1 - int(9 * s)), 0.7 * s, ink)
         bx += tw + 3 * pad
     if event.transcript:  # the last two lines of what was said, at the bottom
         lines = _wrap(event.transcript, max(10, int(w / (16 * s))))[-2:]
@@ -99,13 +116,13 @@ def draw_overlay(image: np.ndarray, event: SentimentEvent | None, scale_max: flo
 class OverlaySink:
     """Frames in (`frame`), events in (`emit`); a writer thread draws and encodes."""
 
-    def __init__(self, path: str | Path, fps: float = 30.0, scale_max: float = 3.0,
+    def __init__(self, path: str | Path, fps: float = 30.0, scale: str = "mosi",
                  drop_oldest: bool = True, ready_until: Callable[[], float] | None = None,
                  queue_size: int = 32) -> None:
         self.path = Path(path)
         check_overlay_path(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fps, self.scale_max = max(1.0, fps), scale_max
+        self.fps, self.scale = max(1.0, fps), scale
         self._ready_until = ready_until or (lambda: math.inf)
         self._queue = ItemQueue(queue_size, drop_oldest=drop_oldest)
         self._events: list[SentimentEvent] = []
@@ -149,7 +166,7 @@ class OverlaySink:
         pts = round((frame.t - self._t0) * round(self.fps))
         if pts <= self._last_pts:  # two frames on one tick (live jitter): keep the first
             return
-        img = draw_overlay(frame.image, self._event_at(frame.t), self.scale_max)
+        img = draw_overlay(frame.image, self._event_at(frame.t), self.scale)
         img = np.ascontiguousarray(img[: self._stream.height, : self._stream.width])
         out = av.VideoFrame.from_ndarray(img, format="bgr24")
         out.pts, self._last_pts = pts, pts
