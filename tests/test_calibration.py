@@ -185,3 +185,22 @@ def test_api_enrol_reads_the_resting_face_as_neutral_afterwards():
     assert after.evidence[face].score == pytest.approx(before.evidence[face].score - offset, abs=1e-3)
     with pytest.raises(UserError):
         model.enrol()
+
+
+def test_running_baseline_learns_the_resting_face_over_a_run_not_from_the_window_itself():
+    from edge_msa.runtime.calibrated_fusion import PersonBaselines
+    from edge_msa.runtime.launch import open_bundle
+    from edge_msa.runtime.scheduler import FusionScheduler, WindowRequest
+
+    backend, spec, scale = open_bundle("default/onnx-int8", "onnxruntime")
+    ring = _resting_face_ring(spec, 40.0)
+    scheduler = FusionScheduler(backend, spec, ring, scale, baselines=PersonBaselines(running=True))
+    scores = []
+    for start in range(0, 40, 4):
+        event = scheduler.fuse(WindowRequest("utterance", float(start), start + 4.0, None,
+                                             audio_reason="none", transcript=""))
+        scores.append(event.evidence["face" if "face" in event.evidence else "vision"].score)
+    raw = 0.3 * -1.575
+    assert scores[0] == pytest.approx(raw, abs=1e-4)  # nothing seen before the first window
+    assert all(abs(b) < abs(a) for a, b in zip(scores, scores[1:], strict=False))  # shrinks toward 0
+    assert abs(scores[-1]) < 0.2 * abs(raw)  # 36 s of this face: most of it is the person's rest

@@ -185,8 +185,7 @@ class CalibratedFusion:
         b = self.baselines
         feats = pooled_voice_features(states)
         score, error = self.voice_expert.evidence(feats, b.voice)
-        # after scoring: an utterance is not part of its own reference (the face, whose frames are
-        # many and short, is observed first; its prior weight keeps one window from zeroing itself)
+        # after scoring: an utterance is not part of its own reference
         if enrolling:
             b._enrol_voice.append(feats)
         elif b.running and b.voice is not None:
@@ -198,11 +197,13 @@ class CalibratedFusion:
         b = self.baselines
         times, rows = frames
         values = frame_evidence(rows[:, self.expr], self.valence)
+        evidence = float(values.mean()) - b.face.offset() if values.size else 0.0
+        # after scoring, as for the voice: a window is not part of its own reference (a clip that is
+        # all smile would otherwise subtract part of its own smile)
         if enrolling:
             b._enrol_face.append(values)
         elif b.running:
             b.face.observe(times, values)
-        evidence = float(values.mean()) - b.face.offset() if values.size else 0.0
         return Reading(evidence, self.face_error(inputs))
 
     def fuse(self, readings: dict[str, Reading]) -> tuple[float, float]:
