@@ -71,7 +71,7 @@ def evaluate_cmd(
     check_domain_options(protocol, domains, max_eval, missing, frontend)
     from edge_msa.runtime.tiers import resolve_bundle
 
-    target = resolve_bundle(target)  # a shipped tier by name: default, nano, nano/onnx-int8
+    target = resolve_bundle(target)  # a shipped tier by name: default, nano, default/onnx-int8
     if not target.is_dir():
         raise UserError(f"no such run or bundle folder: {target}")
     check_data_path(data)

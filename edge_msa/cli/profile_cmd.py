@@ -34,7 +34,7 @@ def _write_json(path: Path, data: dict) -> None:
 @profile_app.command("bundle", help="Profile BUNDLE (the default: `edge-msa profile BUNDLE`).")
 def profile_bundle_cmd(
     bundle: Path = typer.Argument(..., help="Bundle folder (has manifest.json) or shipped tier: default, "
-                                            "nano, nano/onnx-int8, ..."),
+                                            "nano, default/onnx-int8, ..."),
     backend: list[str] = typer.Option(None, "--backend", "-b",
                                       help="Backend(s) to measure; default: every backend the bundle names."),
     threads: int = typer.Option(2, help="CPU threads for torch / onnxruntime / ExecuTorch."),

@@ -1,9 +1,11 @@
 """The shipped model tiers, selectable by name wherever a bundle is asked for (`run`, `demo`, `eval`,
 `profile`): `default` (best quality, int8 bundle <= 30 MB) and `nano` (<= 10 MB per bundle).
 
-`--bundle default` is the tier's ExecuTorch int8 bundle, or its ONNX int8 bundle (the same model) where
-the executorch runtime is not installed (the lean install); `--bundle nano/onnx-int8` names one of its
-other bundles. A path that exists always wins over a tier name.
+`--bundle default` on the command line is the tier's fastest bundle on this device (its profile's
+`fastest_formats` in devices/, e.g. ONNX int8 on an x86 CPU); otherwise the tier's ExecuTorch int8
+bundle, or its ONNX int8 bundle (the same model) where the executorch runtime is not installed (the
+lean install); `--bundle default/onnx-int8` names one of its bundles. A path that exists always wins
+over a tier name.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def tier_bundles(tier: str) -> list[str]:
 
 
 def resolve_bundle(value: str | Path) -> Path:
-    """A bundle folder: `value` itself when it exists, else a shipped tier (`nano`, `nano/onnx-int8`)."""
+    """A bundle folder: `value` itself when it exists, else a shipped tier (`nano`, `default/onnx-int8`)."""
     path = Path(value)
     if path.exists():
         return path
