@@ -169,6 +169,9 @@ def run(
     frontend: Annotated[str, typer.Option("--frontend", help=FRONTEND_HELP)] = "python",
     force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
     linger: Annotated[bool | None, typer.Option("--linger/--no-linger", help=LINGER_HELP)] = None,
+    enrol: Annotated[float | None, typer.Option("--enrol", min=0, help="The first N seconds are you at rest "
+                                                "(neutral face, calm voice): they set your baseline for "
+                                                "the session (docs/calibration.md)")] = None,
 ) -> None:
     """Live sentiment from a person talking: camera/video + mic/audio + speech recognition."""
     from edge_msa.runtime.config import find_config, load_config
@@ -178,7 +181,7 @@ def run(
         "sinks.jsonl": str(jsonl) if jsonl else None, "sinks.overlay": str(overlay) if overlay else None,
         "sinks.console": console, "sinks.http.enabled": True if http is not None else None,
         "sinks.http.port": http, "sinks.http.host": http_host, "sinks.http.token": http_token,
-        "scheduler.interval_s": interval, "backend": backend})
+        "scheduler.interval_s": interval, "backend": backend, "calibration.enrol_s": enrol})
     if (http_host is not None or http_token is not None or linger) and not cfg.sinks.http.enabled:
         raise UserError("--http-host, --http-token and --linger go with --http PORT")
     if cfg.sinks.http.enabled:  # a bad address is refused now, not after the models load

@@ -81,7 +81,8 @@ def build_sensors(config: RuntimeConfig, *, video: Path | None = None, camera: s
 
 
 def build_pipeline(config: RuntimeConfig, sensors: Sensors, backend, spec: FeatureSpec, scale: str,
-                   fast: bool = False, sinks: list | None = None, audio_featurizer=None) -> Pipeline:
+                   fast: bool = False, sinks: list | None = None, audio_featurizer=None,
+                   baselines=None) -> Pipeline:
     """Perception engines from the config (ASR, face model), then the pipeline.
 
     audio_featurizer: voice features other than the Python extractor (a bundle's front-end graph)."""
@@ -89,7 +90,7 @@ def build_pipeline(config: RuntimeConfig, sensors: Sensors, backend, spec: Featu
     bundle_root = getattr(getattr(backend, "bundle", None), "root", None)
     return Pipeline(backend, spec, config, sensors, fast=fast, scale=scale,
                     asr_factory=asr_factory(config, bundle_root),
-                    face_featurizer=face, sinks=sinks, audio_featurizer=audio_featurizer)
+                    face_featurizer=face, sinks=sinks, audio_featurizer=audio_featurizer, baselines=baselines)
 
 
 def asr_factory(config: RuntimeConfig, bundle_root: Path | None = None):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from edge_msa.features.spec import FeatureSpec
 from edge_msa.runtime.audio_worker import AudioWorker, has_signal
+from edge_msa.runtime.calibrated_fusion import baselines_for_run
 from edge_msa.runtime.clock import Clock
 from edge_msa.runtime.config import RuntimeConfig
 from edge_msa.runtime.events import SCALE_MAX, SentimentEvent
@@ -78,7 +79,7 @@ class Sensors:
 class Pipeline:
     def __init__(self, backend, spec: FeatureSpec, config: RuntimeConfig, sensors: Sensors, *,
                  fast: bool = False, scale: str = "mosi", asr_factory=None, face_featurizer=None,
-                 sinks: list | None = None, audio_featurizer=None) -> None:
+                 sinks: list | None = None, audio_featurizer=None, baselines=None) -> None:
         self.config, self.sensors, self.fast = config, sensors, fast
         self.clock, self.stop = Clock(), threading.Event()
         self.health, self.stats = HealthMonitor(), StageStats()
@@ -138,7 +139,8 @@ class Pipeline:
         if self.http is not None:
             self.sinks.append(self.http)
         self.scheduler = FusionScheduler(backend, spec, vision_ring, scale, sc.evidence, self.stats,
-                                         vision_reason=self._vision_reason)
+                                         vision_reason=self._vision_reason,
+                                         baselines=baselines or baselines_for_run(config.calibration))
         self.fusion = FusionLoop(
             self.scheduler, self.requests, self._emit,
             vision_position=lambda: self.vision_worker.position if self.vision_worker else math.inf,
