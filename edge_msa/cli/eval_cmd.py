@@ -16,7 +16,6 @@ import typer
 
 from edge_msa.cli.train_cmd import DATA_HELP, DATASET_HELP, check_data_path
 from edge_msa.errors import UserError
-from edge_msa.features.spec import FeatureSpec
 from edge_msa.outputs import check_outputs
 
 SPLITS = ("valid", "test", "all")
@@ -170,6 +169,8 @@ def evaluate_domains(target: Path, dataset: str | None, domains: str, data: Path
     if domains is None:
         raise UserError(f"{target} was trained on {recorded.get('dataset')!r}, which has no domains here; "
                         "name --domains text or --domains speakers")
+    from edge_msa.features.spec import FeatureSpec  # numpy: here, not in `edge-msa --help`
+
     spec = FeatureSpec.from_dict(config["spec"])
     folds = domain_folds(domains, data if data is not None else DEFAULT_DATA, spec,
                          seed=int(recorded.get("split_seed", 0)), max_test=max_eval)

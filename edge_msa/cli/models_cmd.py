@@ -16,7 +16,6 @@ from typing import Annotated
 import typer
 
 from edge_msa.errors import UserError
-from edge_msa.features.spec import LIVE, NAMED_SPECS
 from edge_msa.outputs import check_outputs
 
 
@@ -35,6 +34,7 @@ def _build_meta(name: str, spec):
 
 def describe(name: str) -> dict:
     """Family, preset, accepted named specs and parameter counts of one registered model name."""
+    from edge_msa.features.spec import LIVE, NAMED_SPECS  # numpy: here, not in `edge-msa --help`
     from edge_msa.models.registry import resolve
 
     family, _ = resolve(name)
