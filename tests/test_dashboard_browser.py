@@ -44,6 +44,7 @@ PAGE = ("JSON.stringify({"
         "[b.className, getComputedStyle(b).backgroundColor]])),"
         "latency: " + TEXT.format("#latency") + ","
         "health: " + TEXT.format("#health") + ","
+        "baseline: " + TEXT.format("#baseline") + ","
         "frame: document.getElementById('frame').naturalWidth,"
         "frameShown: !document.getElementById('frame').hidden && "
         "document.getElementById('no-frame').hidden,"
@@ -141,6 +142,8 @@ def test_dashboard_follows_a_run_and_keeps_its_final_state_in_headless_chromium(
         else:
             assert page["badges"][m][0] == "badge off", (m, page["badges"])
     assert "backend" in page["latency"] and "video: ended" in page["health"]
+    face_frames = last.baseline["face"]["frames"]  # the person's baseline, as the event carries it
+    assert f"from {face_frames} frames" in page["baseline"], page["baseline"]
     assert page["frame"] == 480 and page["frameShown"]  # the demo clip's frame, as /frame.jpg
     x, y, w, h = (round(v) for v in page["frameBox"])
     assert w > 100 and h > 50

@@ -69,6 +69,18 @@
     }
   }
 
+  // The person's baseline (docs/calibration.md): what the calibrated path subtracted from the face,
+  // how many utterances the voice statistics hold, and whether enrolment is running or done.
+  function drawBaseline(e) {
+    const b = e.baseline || {};
+    const parts = [];
+    if (b.enrolling) parts.push("enrolling: stay neutral");
+    else if (b.enrolled) parts.push("enrolled");
+    if (b.face) parts.push(`resting face ${signed(-b.face.offset)} from ${b.face.frames} frames`);
+    if (b.voice) parts.push(`voice baseline from ${b.voice.utterances} utterances`);
+    $("baseline").textContent = parts.length ? `baseline: ${parts.join(", ")}` : "";
+  }
+
   function drawTimeline(list) {
     const svg = $("timeline");
     svg.replaceChildren();
@@ -142,6 +154,7 @@
     if (!e) return;
     drawGauge(e);
     drawBadges(e);
+    drawBaseline(e);
     drawTimeline(list);
     drawTranscript(list);
     drawLatency(e);
