@@ -1,8 +1,9 @@
 """Time to the first event, the user's way: `edge-msa demo` and `edge-msa run --video CLIP --fast` on a
-2-second clip, per bundle, for this checkout ("after") and for an older commit ("before", checked
-out as a git worktree and run from it with PYTHONPATH), in one run on one machine.
+2-second clip, per bundle, for this checkout or a commit ("after") and for an older commit ("before"),
+each commit checked out as a git worktree in /tmp and run from it with PYTHONPATH, in one run on one
+machine.
 
-    python bench/bench_startup.py --before 28836dd --runs 3 --json startup.json
+    python bench/bench_startup.py --before 28836dd --after HEAD --runs 3 --json startup.json
     python bench/bench_startup.py --bundles default nano --cases demo     # a quick look
 
 Each row is one (variant, case, bundle): a new process per run, the wall time from spawning it to
@@ -108,11 +109,11 @@ def row(variant: str, checkout: Path, case: str, bundle: str, runs: int, work: P
             "stderr_lines": [r["stderr_lines"] for r in results], "runs": results}
 
 
-def before_checkout(ref: str) -> Path:
+def worktree(ref: str) -> Path:
     """A worktree of `ref` in /tmp (made once; the bench never edits it)."""
     sha = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", ref], check=True,
                          capture_output=True, text=True).stdout.strip()
-    path = Path(tempfile.gettempdir()) / f"edge-msa-before-{sha}"
+    path = Path(tempfile.gettempdir()) / f"edge-msa-{sha}"
     if not path.is_dir():
         subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(path), sha], check=True,
                        capture_output=True)
@@ -123,14 +124,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", help="git ref of the code to compare with (run from a worktree)")
+    parser.add_argument("--after", help="git ref of the code to measure (default: this checkout as it is)")
     parser.add_argument("--runs", type=int, default=3, help="processes per row: 1 cold + the warm ones")
     parser.add_argument("--cases", nargs="+", default=["demo", "run"], choices=["demo", "run"])
     parser.add_argument("--bundles", nargs="+", default=list(BUNDLES))
     parser.add_argument("--json", type=Path, help="write every row (and each run) here")
     args = parser.parse_args()
-    variants = [("after", REPO)]
+    variants = [("after", worktree(args.after) if args.after else REPO)]
     if args.before:
-        variants.insert(0, ("before", before_checkout(args.before)))
+        variants.insert(0, ("before", worktree(args.before)))
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
         for case in args.cases:
@@ -147,7 +149,8 @@ def main() -> None:
                           + (f"; FAILED {failed}" if failed else ""), flush=True)
     if args.json:
         meta = {"command": " ".join(sys.argv), "clip": str(CLIP), "cpus": os.cpu_count(),
-                "load_avg_at_end": os.getloadavg(), "before": args.before}
+                "load_avg_at_end": os.getloadavg(), "before": args.before, "after": args.after,
+                "checkouts": {name: str(path) for name, path in variants}}
         args.json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
 
 
