@@ -3,6 +3,7 @@ and the ExecuTorch backend loads without the exporter (executorch.exir, torchao)
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,8 @@ import pytest
 from shared_data import SHARED_DATA
 
 from edge_msa.cli import main
+from edge_msa.profile import devices
+from edge_msa.profile.devices import DeviceInfo
 from edge_msa.runtime.sinks.jsonl import read_jsonl
 
 CLIP = SHARED_DATA / "crema-d-sample" / "1001_DFA_NEU_XX.flv"  # 2.1 s, one utterance
@@ -68,3 +71,31 @@ def test_the_executorch_backend_loads_without_the_exporter():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def _machine(arch: str) -> DeviceInfo:
+    return DeviceInfo(arch=arch, os="linux", cpu_model="test CPU", cores=2, memory_gb=8.0)
+
+
+def test_a_profiled_device_takes_its_profiles_order(monkeypatch):
+    monkeypatch.setattr(devices, "detect_device", lambda **_: _machine("x86_64"))
+    devices.fastest_formats.cache_clear()
+    try:
+        assert devices.fastest_formats() == ("onnx-int8", "executorch-int8")  # devices/x86-cpu-2core.yaml
+    finally:
+        devices.fastest_formats.cache_clear()
+
+
+def test_a_device_no_profile_describes_is_timed_once(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(devices, "detect_device", lambda **_: _machine("riscv64"))
+    devices.fastest_formats.cache_clear()
+    try:
+        first = devices.fastest_formats()
+    finally:
+        devices.fastest_formats.cache_clear()
+    assert sorted(first) == ["executorch-int8", "onnx-int8"] and "timing" in capsys.readouterr().err
+    saved = json.loads((tmp_path / "edge-msa" / "fastest-formats.json").read_text())
+    assert list(saved.values()) == [list(first)] and next(iter(saved)).startswith("test-cpu-2c ")  # device id
+    monkeypatch.setattr(devices, "_rank_by_latency", lambda *_: pytest.fail("timed a second time"))
+    assert devices.measured_formats(_machine("riscv64").device_id) == first

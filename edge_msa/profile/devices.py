@@ -170,10 +170,56 @@ def match_profile(info: DeviceInfo, profiles: list[DeviceProfile]) -> DeviceProf
 
 @functools.cache  # once per process: the machine does not change under a run
 def fastest_formats() -> tuple[str, ...]:
-    """This machine's shipped bundle formats fastest first, from the profile it matches among the
-    profiles edge-msa carries (empty: no profile matched or none measured its formats).
+    """This machine's shipped bundle formats fastest first: from the profile it matches among the
+    profiles edge-msa carries, else measured once on the default tier and cached (`measured_formats`).
 
     Detection here skips importing TensorRT (seconds on a Jetson): no match rule reads it."""
     info = detect_device(tensorrt_version=lambda: "")
     profile = match_profile(info, load_profiles(shipped_folder("devices")))
-    return tuple(profile.fastest_formats) if profile is not None else ()
+    if profile is not None and profile.fastest_formats:
+        return tuple(profile.fastest_formats)
+    return measured_formats(info.device_id)
+
+
+MEASURE_CALLS = 40  # per format, interleaved over 4 rounds after 5 warm-up calls: ~1 s on a 2-core x86
+
+
+def measured_formats(device_id: str, tier: str = "default") -> tuple[str, ...]:
+    """The tier's bundle formats that run here, by median latency per call on profile inputs,
+    measured on the first run of a device no profile describes and kept in the cache folder
+    (`fastest-formats.json`, per device and edge-msa version). One format or none: nothing to measure."""
+    import json
+    import sys
+    from importlib.metadata import version
+
+    from edge_msa.cache import cache_dir
+    from edge_msa.runtime.backends import runs_here
+    from edge_msa.runtime.tiers import ASSETS, tier_bundles
+
+    formats = [f for f in tier_bundles(tier) if runs_here(ASSETS / tier / f)]
+    if len(formats) < 2:
+        return tuple(formats)
+    path, key = cache_dir() / "fastest-formats.json", f"{device_id} edge-msa {version('edge-msa')} {tier}"
+    known = json.loads(path.read_text()) if path.is_file() else {}
+    if sorted(known.get(key, [])) != sorted(formats):
+        print(f"edge-msa: timing {', '.join(formats)} once on this device (no profile in devices/ "
+              f"describes it); kept in {path}", file=sys.stderr)
+        known[key] = _rank_by_latency(tier, formats)
+        path.write_text(json.dumps(known, indent=2) + "\n")
+    return tuple(known[key])
+
+
+def _rank_by_latency(tier: str, formats: list[str]) -> list[str]:
+    from edge_msa.features.text import bundle_tokenizer
+    from edge_msa.profile.latency import interleaved_medians
+    from edge_msa.profile.runner import profile_inputs
+    from edge_msa.runtime.backends import load_backend
+    from edge_msa.runtime.tiers import ASSETS
+
+    calls = {}
+    for fmt in formats:
+        backend = load_backend(ASSETS / tier / fmt, "auto", threads=1)  # the runtime's one thread
+        inputs = profile_inputs(backend.spec, tokenizer=bundle_tokenizer(backend.bundle))
+        calls[fmt] = functools.partial(backend.predict, inputs)
+    medians = interleaved_medians(calls, total=MEASURE_CALLS, rounds=4)
+    return sorted(formats, key=medians.__getitem__)
