@@ -25,6 +25,7 @@ import importlib.util
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -76,7 +77,9 @@ def command(case: str, bundle: str, out_dir: Path, index: int) -> list[str]:
 
 
 def timed(cmd: list[str], env: dict, cwd: Path) -> dict:
-    """Seconds from spawning `cmd` to its first event line and to its exit."""
+    """Seconds from spawning `cmd` to its first event line and to its exit, and the CPU seconds
+    (user + system, all threads) it used: less sensitive than wall time to a busy machine."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
     first = None
@@ -85,7 +88,9 @@ def timed(cmd: list[str], env: dict, cwd: Path) -> dict:
             first = time.perf_counter() - t0
     err = proc.stderr.read()
     code = proc.wait()
-    return {"first_event_s": first, "exit_s": time.perf_counter() - t0, "rc": code,
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return {"first_event_s": first, "exit_s": time.perf_counter() - t0, "cpu_s": cpu, "rc": code,
             "stderr_lines": len(err.splitlines()),
             "stderr_tail": err.strip().splitlines()[-1:] if code else []}
 
@@ -106,6 +111,7 @@ def row(variant: str, checkout: Path, case: str, bundle: str, runs: int, work: P
             "cold_first_event_s": round(cold["first_event_s"], 2) if cold in ok else None,
             "cold_exit_s": round(cold["exit_s"], 2) if cold in ok else None,
             "warm_first_event_s": med("first_event_s"), "warm_exit_s": med("exit_s"),
+            "cold_cpu_s": round(cold["cpu_s"], 2), "warm_cpu_s": med("cpu_s"),
             "stderr_lines": [r["stderr_lines"] for r in results], "runs": results}
 
 
@@ -145,7 +151,8 @@ def main() -> None:
                     failed = [x["stderr_tail"] for x in r["runs"] if x["rc"]]
                     print(f"{variant:6} {case:4} {bundle:24} first event cold {r['cold_first_event_s']} s, "
                           f"warm {r['warm_first_event_s']} s; exit cold {r['cold_exit_s']} s, warm "
-                          f"{r['warm_exit_s']} s; stderr lines {r['stderr_lines']}"
+                          f"{r['warm_exit_s']} s; CPU cold {r['cold_cpu_s']} s, warm {r['warm_cpu_s']} s; "
+                          f"stderr lines {r['stderr_lines']}"
                           + (f"; FAILED {failed}" if failed else ""), flush=True)
     if args.json:
         meta = {"command": " ".join(sys.argv), "clip": str(CLIP), "cpus": os.cpu_count(),
