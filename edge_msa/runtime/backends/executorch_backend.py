@@ -15,6 +15,7 @@ from edge_msa.runtime.backends import Backend, Outputs
 from edge_msa.runtime.native_output import quiet_native_stderr
 
 NUMPY_RUNTIME = "executorch_numpy_runtime"
+_ET_TYPES = {3: "int32", 4: "int64", 5: "float16", 6: "float32", 7: "float64"}  # ExecuTorch ScalarType
 
 
 class ExecuTorchBackend(Backend):
@@ -53,6 +54,14 @@ class ExecuTorchBackend(Backend):
             program = _C._load_program(str(bundle.path("model")), enable_etdump=False, debug_buffer_size=0,
                                        program_verification=_C.Verification.InternalConsistency)
             self.method = program.load_method("forward")
+        self._check_program_io()
+
+    def _check_program_io(self) -> None:
+        """The program's inputs are the manifest's (a dynamic axis reports its upper bound)."""
+        meta = self.method.method_meta()
+        inputs = [meta.input_tensor_meta(i) for i in range(meta.num_inputs())]
+        self.bundle.check_model_io([(None, _ET_TYPES.get(t.dtype(), str(t.dtype())), list(t.sizes()))
+                                    for t in inputs], meta.num_outputs())
 
     def _run(self, inputs: tuple[np.ndarray, ...]) -> Outputs:
         if self.numpy_runtime:
