@@ -48,12 +48,17 @@ def test_baseline_shrinks_toward_the_prior_then_learns_the_person():
     np.testing.assert_allclose(baseline.std, 1.0)
 
 
-def test_enrol_starts_over_from_the_given_utterances():
+def test_enrol_sets_the_person_prior_and_reset_keeps_it():
     baseline = SpeakerBaseline(np.zeros(3), np.ones(3), prior_utterances=2.0)
     baseline.update(np.full(3, 50.0))
-    baseline.enrol([np.full(3, 4.0), np.full(3, 4.0)])
-    assert baseline.n == 2
-    np.testing.assert_allclose(baseline.mean, 2.0)  # (2 x 0 + 4 + 4) / 4: the earlier 50 forgotten
+    baseline.enrol([np.full(3, 3.0), np.full(3, 5.0)])
+    assert baseline.n == 0  # the 50 heard before is forgotten
+    np.testing.assert_allclose(baseline.mean, 4.0)  # the enrolled neutral voice
+    np.testing.assert_allclose(baseline.std, 1.0)  # spread: still the prior's
+    baseline.update(np.full(3, 7.0))
+    np.testing.assert_allclose(baseline.mean, (2 * 4.0 + 7.0) / 3)  # shrunk toward the enrolled mean
+    baseline.reset()
+    np.testing.assert_allclose(baseline.mean, 4.0)
     with pytest.raises(UserError):
         baseline.enrol([])
     with pytest.raises(UserError):

@@ -56,8 +56,8 @@ def expected_valence(z: np.ndarray, coef: np.ndarray, intercept: np.ndarray,
 class SpeakerBaseline:
     """A running estimate of one person's voice-feature mean and std over the session.
 
-    With n utterances seen and a prior worth k = `prior_utterances` utterances (the training
-    speakers' average mean and std):
+    With n utterances seen and a prior worth k = `prior_utterances` utterances (the voice expert's:
+    see edge_msa.runtime.voice_expert; or the person's enrolled mean):
         mean = (k prior_mean + sum x) / (k + n)
         var  = (k prior_std^2 + sum (x - own mean)^2) / (k + max(n - 1, 0))
     so one utterance moves the mean by 1/(k+1) of its distance and leaves the spread at the prior's
@@ -74,7 +74,7 @@ class SpeakerBaseline:
         self.reset()
 
     def reset(self) -> None:
-        """Forget the person (a new speaker or session): back to the prior."""
+        """Forget the utterances heard (a new speaker or session): back to the prior."""
         self.n = 0
         self._sum = np.zeros_like(self.prior_mean)
         self._sum_sq = np.zeros_like(self.prior_mean)
@@ -87,12 +87,15 @@ class SpeakerBaseline:
         self._sum_sq += x * x
 
     def enrol(self, utterances: list[np.ndarray]) -> None:
-        """Start over from a few utterances of the person speaking neutrally (enrolment)."""
+        """Set the person's prior from a few utterances of them speaking neutrally (enrolment): the
+        prior mean becomes their mean (what the prior stands for: this person's neutral voice), the
+        prior spread stays the training speakers' (a few utterances cannot measure spread), and the
+        running estimate starts over. `reset` keeps the enrolled prior."""
         if not utterances:
             raise UserError("enrolment needs at least one utterance")
+        dim = self.prior_mean.shape[0]
+        self.prior_mean = np.mean([check_features(x, dim) for x in utterances], axis=0)
         self.reset()
-        for x in utterances:
-            self.update(x)
 
     @property
     def mean(self) -> np.ndarray:
