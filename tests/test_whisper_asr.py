@@ -88,6 +88,12 @@ def test_engine_choice(monkeypatch):
     assert choose_engine("pocketsphinx") == "pocketsphinx" and choose_engine("none") == "none"
     assert choose_engine("auto", nano=True) == "pocketsphinx"
     assert engine_factory("none") is None
+    from edge_msa.runtime.config import RuntimeConfig
+    from edge_msa.runtime.launch import asr_factory
+    from edge_msa.runtime.perception.asr import PocketsphinxASR
+    from edge_msa.runtime.tiers import ASSETS
+
+    assert asr_factory(RuntimeConfig(), ASSETS / "nano" / "executorch-int8").func is PocketsphinxASR
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0}, raising=False)
     assert choose_engine("auto") == "pocketsphinx"  # one core: the nano budget keeps pocketsphinx
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
