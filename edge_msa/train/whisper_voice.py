@@ -21,8 +21,8 @@
   is mostly calm speech, whose average is what the run-time baseline converges to.)
 - the run-time prior (`SpeakerBaseline` before it has heard the person): mean = the pooled features
   of neutral English read speech (`neutral_reference`, the five LibriVox clips: public domain),
-  std = the training speakers' average std; a German studio average as the prior read English
-  narration at -1.7 (measured on those clips), i.e. absolute features do not transfer;
+  std = the training speakers' average std (with the training speakers' average mean as the prior,
+  those clips read -0.54 on average with no baseline: absolute features do not transfer);
 - prior strength (in utterances) chosen from `prior_utterances` by validation AUC, scored the run-time
   way (`causal_scores`);
 - error: RMSE of those run-time scores on the validation speakers (labels x scale), for fusion.
