@@ -120,15 +120,18 @@ def engine_factory(engine: str, model: str | Path | None = None, threads: int = 
     return functools.partial(WhisperASR, model, threads)
 
 
-def transcribe(wave: np.ndarray, sr: int = SAMPLE_RATE, engine: ASREngine | None = None) -> str:
-    """Text of one utterance (float32 mono at sr; resampled to 16 kHz when needed)."""
+def transcribe(wave: np.ndarray, sr: int = SAMPLE_RATE, engine: ASREngine | None = None,
+               detailed: bool = False):
+    """Text of one utterance (float32 mono at sr; resampled to 16 kHz when needed). detailed: the
+    engine's `finish_detailed()` result where it has one (Whisper: text, confidence, encoder states)."""
     if sr != SAMPLE_RATE:
         wave = resample(wave, sr, SAMPLE_RATE)
     engine = engine or default_engine()
+    finish = getattr(engine, "finish_detailed", engine.finish) if detailed else engine.finish
     try:
         engine.start()
         engine.push(np.asarray(wave, np.float32))
-        return engine.finish()
+        return finish()
     except ASRError:
         raise
     except Exception as e:  # a plugged-in engine's own failure: same contract for the caller
