@@ -82,6 +82,9 @@ class SchedulerConfig(_Strict):
 class CalibrationConfig(_Strict):
     """Per-person baselines of the calibrated path (evidence_fusion bundles; docs/calibration.md)."""
 
+    fusion: Literal["calibrated", "graph"] = Field(
+        "calibrated", description="calibrated: per-expert evidence, baselines and bounded fusion "
+                                 "(evidence_fusion bundles); graph: the bundle's own fused output, as before")
     person_baseline: bool = Field(True, description="subtract the person's resting face and standardise "
                                                     "their voice by their own running statistics")
     face_prior_frames: int = Field(50, ge=0, description="weight of the prior (0, or the enrolled value) "

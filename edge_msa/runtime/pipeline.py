@@ -140,7 +140,8 @@ class Pipeline:
             self.sinks.append(self.http)
         self.scheduler = FusionScheduler(backend, spec, vision_ring, scale, sc.evidence, self.stats,
                                          vision_reason=self._vision_reason,
-                                         baselines=baselines or baselines_for_run(config.calibration))
+                                         baselines=baselines or baselines_for_run(config.calibration),
+                                         calibrated=config.calibration.fusion == "calibrated")
         self.fusion = FusionLoop(
             self.scheduler, self.requests, self._emit,
             vision_position=lambda: self.vision_worker.position if self.vision_worker else math.inf,
