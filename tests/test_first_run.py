@@ -16,6 +16,7 @@ from shared_data import SHARED_DATA
 from edge_msa.cli import main
 from edge_msa.profile import devices
 from edge_msa.profile.devices import DeviceInfo
+from edge_msa.runtime.native_output import quiet_native_stderr
 from edge_msa.runtime.sinks.jsonl import read_jsonl
 
 CLIP = SHARED_DATA / "crema-d-sample" / "1001_DFA_NEU_XX.flv"  # 2.1 s, one utterance
@@ -99,3 +100,13 @@ def test_a_device_no_profile_describes_is_timed_once(tmp_path, monkeypatch, caps
     assert list(saved.values()) == [list(first)] and next(iter(saved)).startswith("test-cpu-2c ")  # device id
     monkeypatch.setattr(devices, "_rank_by_latency", lambda *_: pytest.fail("timed a second time"))
     assert devices.measured_formats(_machine("riscv64").device_id) == first
+
+
+def test_native_notes_are_held_back_and_replayed_when_the_load_fails(capfd):
+    with quiet_native_stderr():
+        os.write(2, b"[cpuinfo_utils.cpp:87] Failed to open midr file\n")
+    with pytest.raises(RuntimeError), quiet_native_stderr():
+        os.write(2, b"[method.cpp:822] Missing operator\n")
+        raise RuntimeError("load failed")
+    os.write(2, b"ours\n")
+    assert capfd.readouterr().err == "[method.cpp:822] Missing operator\nours\n"

@@ -39,12 +39,15 @@ def is_verbose() -> bool:
 @contextmanager
 def quiet_native_stderr() -> Iterator[None]:
     """Hold back what native code writes to fd 2 inside the block (replayed if the block raises)."""
-    if _state["verbose"]:
+    try:
+        saved = -1 if _state["verbose"] else os.dup(2)
+    except OSError:  # no fd 2 at all (started with 2>&-): nothing to hold back
+        saved = -1
+    if saved < 0:
         yield
         return
     with _fd_lock, tempfile.TemporaryFile() as held:
-        sys.stderr.flush()
-        saved = os.dup(2)
+        _flush()
         os.dup2(held.fileno(), 2)
         try:
             yield
@@ -58,6 +61,11 @@ def quiet_native_stderr() -> Iterator[None]:
 
 
 def _restore(saved: int) -> None:
-    sys.stderr.flush()
+    _flush()
     os.dup2(saved, 2)
     os.close(saved)
+
+
+def _flush() -> None:
+    if sys.stderr is not None:  # None under pythonw and some embedders
+        sys.stderr.flush()
