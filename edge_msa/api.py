@@ -54,6 +54,7 @@ from edge_msa.api_inputs import (
     checked_text,
 )
 from edge_msa.errors import UserError
+from edge_msa.export.frontend import FrontendFeaturizer, voice_frontend
 from edge_msa.features.audio import SAMPLE_RATE, AudioFeaturizer
 from edge_msa.runtime.calibrated_fusion import (
     PersonBaselines,
@@ -106,11 +107,13 @@ class SentimentModel:
     bundle: a shipped tier (`default`, `nano`, `default/onnx-int8`) or a bundle folder written by
     `edge-msa export`. backend: `auto` (the bundle's first that runs here), `onnxruntime`,
     `executorch`, `torch` or `tensorrt`. config: a pipeline config (name in runtime/, a YAML path,
-    or a RuntimeConfig); its sinks are ignored, events come back to the caller.
+    or a RuntimeConfig); its sinks are ignored, events come back to the caller. frontend: where the
+    voice features come from, `python` (edge-msa's extractor) or `bundle` (the bundle's frontend.onnx,
+    what an app holding the bundle computes; a bundle without one is refused).
     """
 
     def __init__(self, bundle: str | Path = "default", *, backend: str = "auto", threads: int = 1,
-                 config: str | Path | RuntimeConfig | None = None) -> None:
+                 config: str | Path | RuntimeConfig | None = None, frontend: str = "python") -> None:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise UserError(f"threads must be a whole number of at least 1, got {threads!r}")
         checked_path("bundle", bundle)  # a tier name or a folder
@@ -120,6 +123,8 @@ class SentimentModel:
         self.bundle_path: Path = runner.bundle.root
         self.backend_name: str = runner.name
         self._backend = _OneCallAtATime(runner)
+        # frontend "bundle": voice features from the bundle's frontend.onnx, what an app holding it computes
+        self._voice = voice_frontend(runner.bundle, frontend, threads)
         # one utterance or one image has no running baseline; `enrol` sets one (docs/calibration.md)
         self._baselines = PersonBaselines(running=False)
         self._scheduler(TimedRing(1, self.spec.vision.dim), "")  # refuses a bundle the runtime cannot feed
@@ -202,10 +207,14 @@ class SentimentModel:
         said = transcribe(wave, engine=make())
         return said, "" if said else "no words recognised"
 
+    def _voice_featurizer(self) -> AudioFeaturizer | FrontendFeaturizer:
+        """A fresh featurizer (streams keep state) of the chosen front-end."""
+        return AudioFeaturizer() if self._voice is None else FrontendFeaturizer(self._voice)
+
     def _voice_window(self, wave: np.ndarray, end: float) -> tuple[np.ndarray, np.ndarray]:
         """The voice features of the whole utterance, placed as the live audio side places them."""
         a = self.spec.audio
-        rows = AudioFeaturizer().offline(wave)
+        rows = self._voice_featurizer().offline(wave)
         times = np.arange(len(rows)) / a.rate_hz
         return fill_window(times, rows, np.ones(len(rows), bool), 0.0, end, a.rate_hz, a.max_len)
 
@@ -254,7 +263,8 @@ class SentimentModel:
         events: queue.Queue = queue.Queue()
         enrolled = self._baselines.for_stream() if self._baselines.enrolled else None
         pipeline = build_pipeline(self.config, sensors, self._backend, self.spec, self.scale, fast=fast,
-                                  sinks=[_QueueSink(events)], baselines=enrolled)
+                                  sinks=[_QueueSink(events)], baselines=enrolled,
+                                  audio_featurizer=self._voice_featurizer())
         return self._drain(pipeline, events, duration_s)
 
     @staticmethod

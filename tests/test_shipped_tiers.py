@@ -81,6 +81,35 @@ def test_bundles_verify_and_fit_their_budget(tier):
     assert total <= SHIPPED_LIMIT_MB, f"shipped assets are {total:.2f} MB"
 
 
+@pytest.mark.parametrize("tier", TIERS)
+def test_every_bundle_ships_the_float32_voice_frontend(tier):
+    """frontend.onnx in every shipped bundle (and frontend.pte in the ExecuTorch ones), listed with
+    its sha256, <= 1 MB, parity measured on all the real speech there is; the shipped file itself
+    on a LibriVox clip; INPUTS.md tells an app how to run it."""
+    from edge_msa.export import frontend as F
+    from edge_msa.features import audio as A
+    from edge_msa.features.media import read_audio
+
+    wave = read_audio(sorted((Path(__file__).parent / "data" / "librivox").glob("*.wav"))[0])
+    for name in tier_bundles(tier):
+        bundle = load_bundle(ASSETS / tier / name)  # every listed file, the front-end's included, by sha256
+        m = bundle.manifest
+        files = {F.ONNX, F.PTE} if m.format == "executorch" else {F.ONNX}
+        listed = {f for f, info in m.files.items() if info.role == "frontend"}
+        assert listed == files == set(m.frontend["files"])
+        assert all(m.files[f].bytes <= 1_000_000 for f in files) and m.frontend["precision"] == "float32"
+        for backend, p in m.frontend["parity"].items():
+            assert p["passed"] and p["max_abs_diff_logmel_energy"] < F.TOLERANCE, backend
+            assert p["frames"] > 1000 and {"demo", "emodb", "librivox"} <= set(p["data"]), backend
+        runs = [F.OnnxFrontend(bundle.root / F.ONNX)]
+        if F.PTE in files and backend_class("executorch").unavailable() is None:
+            runs.append(F.PteFrontend(bundle.root / F.PTE))
+        for run in runs:
+            np.testing.assert_allclose(run(wave), A.AudioFeaturizer().offline(wave), atol=F.TOLERANCE)
+        doc = (bundle.root / "INPUTS.md").read_text()
+        assert all(f"`{f}` (" in doc for f in files) and "float32" in doc
+
+
 def test_tampered_bundle_is_refused(tmp_path):
     import shutil
 

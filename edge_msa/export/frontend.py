@@ -1,12 +1,17 @@
 """The bundle's voice front-end: `features.audio_graph.VoiceFrontend` as frontend.onnx / frontend.pte.
 
     frontend.onnx   pcm float32 [1, N] (16 kHz, any N) -> frames float32 [1, N // 320, 42]
-    frontend.pte    the same program for ExecuTorch, N up to `PTE_MAX_SECONDS` of audio
+    frontend.pte    the same program for ExecuTorch (XNNPACK takes its float32 matmuls), N up to
+                    `PTE_MAX_SECONDS` of audio
 
-Written for bundles whose audio spec is `audio:logmel-40-pitch-energy`. Parity against the Python
-extractor (`AudioFeaturizer.offline`) on real speech (the packaged demo clip, and the LibriVox test
-clips and EmoDB files when present) is measured with the exported file itself and recorded in the
-manifest; outside `TOLERANCE` the export fails.
+Both are float32 graphs of a few hundred KB at most (the DFTs are factorised: audio_graph.py), so every
+bundle whose audio spec is `audio:logmel-40-pitch-energy` carries them, the shipped tiers included
+(`attach_frontend`). Parity against the Python extractor (`AudioFeaturizer.offline`) on real speech
+(the packaged demo clip, and the LibriVox test clips and EmoDB files when present) is measured with
+the exported file itself and recorded in the manifest; outside `TOLERANCE` the export fails.
+
+Running a bundle's front-end (`bundle_featurizer`) needs onnxruntime only: torch is imported by the
+functions that export or run the ExecuTorch program, never at module import (the lean install).
 """
 
 from __future__ import annotations
@@ -17,15 +22,19 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from edge_msa.errors import UserError
-from edge_msa.export.bundle import Bundle
+from edge_msa.export.bundle import Bundle, Manifest
 from edge_msa.features import audio as A
-from edge_msa.features.audio_graph import INPUT_NAME, OUTPUT_NAME, VoiceFrontend
 
 ONNX, PTE = "frontend.onnx", "frontend.pte"
-TOLERANCE = 1e-3  # max abs difference to the Python extractor, every channel, every frame
+FRONTENDS = ("python", "bundle")  # voice features: edge-msa's extractor or the bundle's front-end graph
+INPUT_NAME, OUTPUT_NAME = "pcm", "frames"
+TOLERANCE = 1e-3  # max abs difference to the Python extractor: log-mel and energy on every frame
+# A float32 YIN may take another dip than the float64 extractor where the normalised difference sits
+# within rounding of the threshold: such a frame's pitch differs by more than TOLERANCE. At most this
+# share of the frames may (measured: none on 55,608 frames of real speech, docs/results.md).
+MAX_PITCH_FLIP_SHARE = 0.001
 PTE_MAX_SECONDS = 10  # ExecuTorch plans memory for the largest input: longer audio goes in chunks
 MIN_SAMPLES = A.HOP  # fewer samples hold no frame (T = N // 320 = 0): nothing to run
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -37,31 +46,62 @@ def has_frontend(audio_kind: str) -> bool:
     return audio_kind == A.KIND
 
 
-def _program(max_samples: int | None) -> torch.export.ExportedProgram:
+def _program(max_samples: int | None):
+    import torch
+
+    from edge_msa.features.audio_graph import VoiceFrontend
+
     # min two frames: export specialises a size-1 frame axis (the files run from MIN_SAMPLES, tested)
     n = torch.export.Dim("samples", min=2 * A.HOP, max=max_samples)
-    example = (torch.zeros(1, 16000),)
+    example = (torch.zeros(1, A.SAMPLE_RATE),)
     return torch.export.export(VoiceFrontend().eval(), example, dynamic_shapes=({1: n},))
 
 
 @cache
 def _onnx_bytes(opset: int) -> bytes:
     """One export per process: the graph is the same for every bundle."""
+    import torch
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / ONNX
         torch.onnx.export(_program(None), (), str(path), dynamo=True, opset_version=opset,
                           input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], external_data=False,
                           optimize=False,  # onnxscript's optimizer drops "+ 1e-10" before ln: -inf on silence
                           verbose=False)
-        return path.read_bytes()
+        import onnx
+
+        model = onnx.load(str(path))
+        for node in model.graph.node:  # torch's per-node stack traces: 85% of the file, and local paths
+            del node.metadata_props[:]
+        return model.SerializeToString()
+
+
+@cache
+def _pte_edge():
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    from edge_msa.export.xnnpack_passes import xnnpack_transform_passes
+
+    return to_edge_transform_and_lower(_program(PTE_MAX_SECONDS * A.SAMPLE_RATE),
+                                       transform_passes=xnnpack_transform_passes(),
+                                       partitioner=[XnnpackPartitioner()])
 
 
 @cache
 def _pte_bytes() -> bytes:
-    """ExecuTorch program (portable kernels: XNNPACK does not take float64 ops)."""
-    from executorch.exir import to_edge_transform_and_lower
+    """ExecuTorch program: XNNPACK takes the float32 matmuls and most elementwise ops; YIN's cumsum,
+    argmax/argmin and gathers stay on portable kernels (`pte_delegation`)."""
+    from edge_msa.export.executorch_export import backend_config
 
-    return to_edge_transform_and_lower(_program(PTE_MAX_SECONDS * A.SAMPLE_RATE)).to_executorch().buffer
+    return _pte_edge().to_executorch(backend_config(text_varies=True)).buffer  # frame axis varies
+
+
+def pte_delegation() -> dict:
+    """What XNNPACK took in frontend.pte (recorded in the manifest)."""
+    from edge_msa.export.executorch_export import delegation_summary
+
+    return delegation_summary(_pte_edge().exported_program().graph_module)
 
 
 def export_frontend_onnx(path: Path, opset: int = 18) -> None:
@@ -92,13 +132,15 @@ class PteFrontend:
     the program takes goes in chunks that start one hop early, each chunk's first frame dropped."""
 
     def __init__(self, path: Path, max_samples: int = PTE_MAX_SECONDS * A.SAMPLE_RATE) -> None:
+        import torch  # the executorch wheel's runtime takes and returns tensors
         from executorch.runtime import Runtime
 
+        self._tensor = torch.from_numpy
         self.method = Runtime.get().load_program(Path(path)).load_method("forward")
         self.max_samples = max_samples
 
     def _run(self, wave: np.ndarray) -> np.ndarray:
-        return self.method.execute([torch.from_numpy(wave[None].copy())])[0][0].numpy()
+        return self.method.execute([self._tensor(wave[None].copy())])[0][0].numpy()
 
     def __call__(self, wave: np.ndarray) -> np.ndarray:
         wave = np.asarray(wave, np.float32)
@@ -128,24 +170,30 @@ def speech_files(limit_per_folder: int = 8) -> list[Path]:
 
 
 def measure_parity(run, files: list[Path]) -> dict:
-    """Max abs difference of `run` (wave -> frames) to `AudioFeaturizer.offline` on `files`."""
+    """Differences of `run` (wave -> frames) to `AudioFeaturizer.offline` on `files`: max abs difference
+    of log-mel + energy, of pitch where both took the same YIN decision, and the frames where not."""
     from edge_msa.features.media import read_audio
 
     if not files:
         raise UserError("no speech for the front-end's parity check (the packaged demo clip is missing)")
     worst = np.zeros(A.DIM)
-    frames = 0
+    frames = flips = 0
     for f in files:
         wave = read_audio(f, A.SAMPLE_RATE)
         ref, got = A.AudioFeaturizer().offline(wave), run(wave)
         if got.shape != ref.shape:
             raise UserError(f"front-end returned {got.shape} frames for {f.name}, the extractor {ref.shape}")
-        worst = np.maximum(worst, np.abs(got - ref).max(axis=0))
+        diff = np.abs(got - ref)
+        flipped = diff[:, A.N_MELS] >= TOLERANCE
+        diff[flipped, A.N_MELS] = 0.0
+        worst = np.maximum(worst, diff.max(axis=0, initial=0.0))
         frames += len(ref)
+        flips += int(flipped.sum())
     mel_energy = float(np.delete(worst, A.N_MELS).max())
+    passed = worst.max() < TOLERANCE and flips <= MAX_PITCH_FLIP_SHARE * frames
     return {"max_abs_diff": float(worst.max()), "max_abs_diff_logmel_energy": mel_energy,
-            "max_abs_diff_pitch": float(worst[A.N_MELS]), "tolerance": TOLERANCE,
-            "passed": bool(worst.max() < TOLERANCE), "files": len(files), "frames": frames,
+            "max_abs_diff_pitch": float(worst[A.N_MELS]), "pitch_frames_differing": flips,
+            "tolerance": TOLERANCE, "passed": bool(passed), "files": len(files), "frames": frames,
             "data": sorted({"emodb" if "emodb" in f.parts else f.parent.name for f in files})}
 
 
@@ -184,23 +232,58 @@ def bundle_featurizer(bundle: Bundle, threads: int = 1) -> FrontendFeaturizer:
     return FrontendFeaturizer(OnnxFrontend(bundle.root / ONNX, threads))
 
 
-def write_frontend(out: Path, executorch: bool) -> tuple[dict[str, str], dict]:
-    """frontend.onnx (+ frontend.pte) in `out`, checked on real speech: ({file: role}, manifest entry)."""
+def voice_frontend(bundle: Bundle, frontend: str, threads: int = 1) -> OnnxFrontend | None:
+    """`frontend` "bundle": the bundle's frontend.onnx, a wave -> frames callable (wrap it in a
+    `FrontendFeaturizer` per stream); "python": None (`AudioFeaturizer`)."""
+    if frontend not in FRONTENDS:
+        raise UserError(f"frontend must be one of {', '.join(FRONTENDS)}, got {frontend!r}")
+    return None if frontend == "python" else bundle_featurizer(bundle, threads).run
+
+
+def write_frontend(out: Path, executorch: bool, files_per_folder: int = 8) -> tuple[dict[str, str], dict]:
+    """frontend.onnx (+ frontend.pte) in `out`, checked on real speech (`speech_files(files_per_folder)`):
+    ({file: role}, manifest entry)."""
+    speech = speech_files(files_per_folder)
     export_frontend_onnx(out / ONNX)
     files = {ONNX: "frontend"}
-    parity = {"onnxruntime": measure_parity(OnnxFrontend(out / ONNX), speech_files())}
+    parity = {"onnxruntime": measure_parity(OnnxFrontend(out / ONNX), speech)}
     if executorch:
         export_frontend_pte(out / PTE)
         files[PTE] = "frontend"
-        parity["executorch"] = measure_parity(PteFrontend(out / PTE), speech_files(limit_per_folder=2))
+        parity["executorch"] = measure_parity(PteFrontend(out / PTE), speech)
     failed = [name for name, p in parity.items() if not p["passed"]]
     if failed:
         raise UserError(f"voice front-end outside tolerance {TOLERANCE} with {', '.join(failed)}: "
-                        + "; ".join(f"{k} max abs diff {parity[k]['max_abs_diff']:.2e}" for k in failed))
-    entry = {"files": sorted(files), "kind": A.KIND, "sample_rate": A.SAMPLE_RATE,
+                        + "; ".join(f"{k} max abs diff {parity[k]['max_abs_diff']:.2e}, pitch differs on "
+                                    f"{parity[k]['pitch_frames_differing']} of {parity[k]['frames']} frames"
+                                    for k in failed))
+    entry = {"files": sorted(files), "kind": A.KIND, "sample_rate": A.SAMPLE_RATE, "precision": "float32",
              "input": {"name": INPUT_NAME, "shape": [1, "N"], "dtype": "float32", "min_samples": MIN_SAMPLES},
              "output": {"name": OUTPUT_NAME, "shape": [1, "N // 320", A.DIM], "dtype": "float32"},
              "parity": parity}
     if executorch:
         entry["pte_max_samples"] = PTE_MAX_SECONDS * A.SAMPLE_RATE
+        entry["pte_delegation"] = pte_delegation()
     return files, entry
+
+
+def attach_frontend(root: str | Path, files_per_folder: int = 8) -> Manifest:
+    """Add the front-end to an existing bundle (the shipped tiers): its files, the manifest's `frontend`
+    and `files` entries and INPUTS.md are (re)written; the model and every other file stay as they are."""
+    from edge_msa.export.bundle import describe_files, load_bundle, write_manifest
+    from edge_msa.export.inputs_doc import INPUTS_MD, inputs_markdown
+
+    root = Path(root)
+    manifest = load_bundle(root).manifest  # refuses a bundle that is already not what it says
+    if not has_frontend(manifest.feature_spec.audio.kind):
+        raise UserError(f"the voice front-end computes {A.KIND}; bundle {root} takes "
+                        f"{manifest.feature_spec.audio.kind}")
+    roles, manifest.frontend = write_frontend(root, manifest.format == "executorch", files_per_folder)
+    for rel in {ONNX, PTE} - set(roles):
+        manifest.files.pop(rel, None)
+        (root / rel).unlink(missing_ok=True)
+    manifest.files |= describe_files(root, roles)
+    (root / INPUTS_MD).write_text(inputs_markdown(manifest))
+    manifest.files |= describe_files(root, {INPUTS_MD: "doc"})
+    write_manifest(root, manifest)
+    return manifest

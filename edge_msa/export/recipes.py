@@ -66,7 +66,7 @@ class ExportRecipe(_Strict):
     target: Literal["jetson"] | None = None  # jetson: TensorRT lint must pass, build_engine.sh
     opset: int = Field(18, ge=13, le=20)  # TensorRT 10.3's ONNX parser reads opsets 9..20
     reference_program: bool = True  # ship model.pt2 so the torch backend can run the bundle
-    # ship the voice front-end graph (frontend.onnx/.pte, 6-7 MB each); null: whenever the bundle's
+    # ship the voice front-end graph (frontend.onnx/.pte, 0.1 MB each); null: whenever the bundle's
     # audio input is the live voice kind it computes
     frontend: bool | None = None
     # a text axis of 2..max_len tokens, so a short utterance costs what its tokens cost (the text

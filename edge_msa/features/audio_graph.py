@@ -1,16 +1,20 @@
-"""The voice front-end as a torch graph: 16 kHz PCM [1, N] -> `audio:logmel-40-pitch-energy` [1, T, 42].
+"""The voice front-end, a float32 torch graph: 16 kHz PCM [1, N] -> `audio:logmel-40-pitch-energy` [1, T, 42].
 
 The same frames as `edge_msa.features.audio.AudioFeaturizer.offline` (T = N // 320; frame i is
 centred at sample i * 320 and reads its 640-sample block with 320 zeros prepended), all 42
 channels, YIN pitch included, so an app that holds a bundle feeds the model by running this graph
-on raw audio. Built only from ops every exporter lowers (slice, gather, cat, matmul, cumsum,
-compare, argmax/argmin, gather, where, log): each FFT of the reference is a matmul with a constant
-DFT matrix (only the lags YIN reads), framing is a gather, and
-YIN's "first dip below the threshold, then its bottom" is masks + argmax/argmin, exactly as in
-`edge_msa.features.audio._yin_pitch`. The graph computes in float64 (the reference does too), so
-threshold and dip decisions agree with the Python extractor and the outputs differ by float32
-rounding only; input and output are float32. Constants, the mel filterbank and the window are
-imported from `edge_msa.features.audio`, never copied.
+on raw audio.
+
+Why it is small and float32: every FFT of the reference is a two-stage Cooley-Tukey DFT (N = n1 * n2)
+written as two float32 matmuls with n1- and n2-point DFT matrices and a twiddle product between them,
+so the constants are a few KB (the 512-point mel FFT: 16 x 16 and 32 x 17 matrices) where one dense
+DFT matrix per FFT was 0.4-1.6 MB, and XNNPACK takes the matmuls (static weights: linear). A
+factorised DFT also rounds like an FFT (error grows with log N, not N), which keeps float32 within
+1e-4 of the float64 extractor on low-energy mel bands and leaves YIN's threshold and dip decisions
+unchanged on real speech (tests/test_frontend.py, docs/results.md). Framing is two reshaped slices
+(BLOCK = 2 * HOP), not a gather; YIN's "first dip below the threshold, then its bottom" is
+masks + argmax/argmin, exactly as in `edge_msa.features.audio._yin_pitch`. Constants, the mel
+filterbank and the window are imported from `edge_msa.features.audio`, never copied.
 
 Long streams: run the graph on a chunk that starts 320 samples (one hop) before the first frame
 wanted and drop its first output frame; frames 1.. equal the stream's frames exactly.
@@ -20,25 +24,51 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch.nn.functional import linear, pad
 
 from edge_msa.features import audio as A
 
-INPUT_NAME, OUTPUT_NAME = "pcm", "frames"
 _N_LAGS = A._TAU_MAX + 1  # YIN lags 0 .. TAU_MAX
+_MEL_BINS = A.N_FFT // 2 + 1
 
 
-def _dft(n_in: int, n_fft: int, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """[n_in, n_bins] cos and -sin matrices: x @ C + 1j * (x @ S) == np.fft.rfft(x, n_fft)[:n_bins]."""
-    angle = 2.0 * np.pi * np.outer(np.arange(n_in), np.arange(n_bins)) / n_fft
-    return np.cos(angle), -np.sin(angle)
+def _f32(table: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(table, np.float32))
 
 
-def _inverse_dft(n_fft: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
-    """[n_fft//2+1, n_out] matrices: Re @ C + Im @ S == np.fft.irfft(Re + 1j * Im, n_fft)[:n_out]."""
-    k = np.arange(n_fft // 2 + 1)
-    weight = np.where((k == 0) | (k == n_fft // 2), 1.0, 2.0)[:, None] / n_fft
-    angle = 2.0 * np.pi * np.outer(k, np.arange(n_out)) / n_fft
-    return weight * np.cos(angle), -weight * np.sin(angle)
+class FactorisedDFT(torch.nn.Module):
+    """DFT of length n1 * n2 as two matmuls: input index n = n2 * i1 + i2, output k = k1 + n1 * k2.
+
+    forward(re, im, n_out2) takes [B, n1 * n2] (im None for real input) and returns the real and
+    imaginary parts in natural order, [B, n_out2 * n1]: bins 0 .. n_out2 * n1 - 1.
+    """
+
+    def __init__(self, n1: int, n2: int) -> None:
+        super().__init__()
+        self.n1, self.n2 = n1, n2
+        # the stage matrices are symmetric, so each is also linear()'s [out, in] weight
+        stage1 = 2 * np.pi * np.outer(np.arange(n1), np.arange(n1)) / n1  # [k1, i1]
+        twiddle = 2 * np.pi * np.outer(np.arange(n2), np.arange(n1)) / (n1 * n2)  # [i2, k1]
+        stage2 = 2 * np.pi * np.outer(np.arange(n2), np.arange(n2)) / n2  # [k2, i2]
+        tables = {"cos1": np.cos(stage1), "sin1": -np.sin(stage1), "tw_cos": np.cos(twiddle),
+                  "tw_sin": -np.sin(twiddle), "cos2": np.cos(stage2), "sin2": -np.sin(stage2)}
+        for name, table in tables.items():
+            self.register_buffer(name, _f32(table), persistent=False)
+
+    def forward(self, re: torch.Tensor, im: torch.Tensor | None,
+                n_out2: int) -> tuple[torch.Tensor, torch.Tensor]:
+        b = re.shape[0]
+        re = re.reshape(b, self.n1, self.n2).transpose(1, 2)  # [B, i2, i1]
+        yr, yi = linear(re, self.cos1), linear(re, self.sin1)  # [B, i2, k1]
+        if im is not None:
+            im = im.reshape(b, self.n1, self.n2).transpose(1, 2)
+            yr, yi = yr - linear(im, self.sin1), yi + linear(im, self.cos1)
+        zr = (yr * self.tw_cos - yi * self.tw_sin).transpose(1, 2)  # [B, k1, i2]
+        zi = (yr * self.tw_sin + yi * self.tw_cos).transpose(1, 2)
+        cos2, sin2 = self.cos2[:n_out2], self.sin2[:n_out2]
+        out_re = linear(zr, cos2) - linear(zi, sin2)  # [B, k1, k2]
+        out_im = linear(zr, sin2) + linear(zi, cos2)
+        return out_re.transpose(1, 2).reshape(b, -1), out_im.transpose(1, 2).reshape(b, -1)
 
 
 class VoiceFrontend(torch.nn.Module):
@@ -46,42 +76,41 @@ class VoiceFrontend(torch.nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        cos_w, sin_w = _dft(A.WIN, A.N_FFT, A.N_FFT // 2 + 1)
-        cos_b, sin_b = _dft(A.BLOCK, A.BLOCK, A.BLOCK // 2 + 1)
-        icos, isin = _inverse_dft(A.BLOCK, _N_LAGS)
-        tables = {
-            "mel_cos": A._HANN[:, None] * cos_w, "mel_sin": A._HANN[:, None] * sin_w,
-            "mel_fb": A._MEL_FB_T, "yin_cos": cos_b, "yin_sin": sin_b, "yin_icos": icos, "yin_isin": isin,
-            "lags": np.arange(1, _N_LAGS, dtype=np.float64),
-        }
-        self.register_buffer("block_offsets", torch.arange(A.BLOCK), persistent=False)
-        for name, table in tables.items():
-            self.register_buffer(name, torch.from_numpy(np.ascontiguousarray(table, np.float64)),
-                                 persistent=False)
+        self.mel_dft = FactorisedDFT(16, A.N_FFT // 16)  # 512 = 16 * 32
+        self.yin_dft = FactorisedDFT(20, A.BLOCK // 20)  # 640 = 20 * 32
+        for name, table in {"hann": A._HANN, "mel_fb": A._MEL_FB_T.T,
+                            "lags": np.arange(1, _N_LAGS)}.items():
+            self.register_buffer(name, _f32(table), persistent=False)
 
     def forward(self, pcm: torch.Tensor) -> torch.Tensor:
-        x = pcm[0].to(torch.float64)
-        signal = torch.cat([x.new_zeros(A.BLOCK // 2), x])
-        n_frames = x.shape[0] // A.HOP  # == 1 + (len(signal) - BLOCK) // HOP, never negative
-        starts = torch.arange(n_frames, device=x.device) * A.HOP
-        blocks = signal[starts[:, None] + self.block_offsets]  # [T, BLOCK]
+        signal = torch.cat([pcm.new_zeros(A.BLOCK // 2), pcm[0]])
+        blocks = signal.unfold(0, A.BLOCK, A.HOP)  # [T, BLOCK], T = N // HOP
         win = blocks[:, A._WIN_START : A._WIN_START + A.WIN]
         win = win - win.mean(dim=1, keepdim=True)
-        power = (win @ self.mel_cos) ** 2 + (win @ self.mel_sin) ** 2
-        logmel = torch.log(power @ self.mel_fb + A.EPS)
+        re, im = self.mel_dft(pad(win * self.hann, (0, A.N_FFT - A.WIN)), None, _MEL_BINS // 16 + 1)
+        power = (re * re + im * im)[:, :_MEL_BINS]
+        logmel = torch.log(linear(power, self.mel_fb) + A.EPS)
         energy = torch.log((win * win).mean(dim=1, keepdim=True) + A.EPS)
         frames = torch.cat([(logmel - A.MEL_MEAN) / A.MEL_STD, self._yin_pitch(blocks),
                             (energy - A.ENERGY_MEAN) / A.ENERGY_STD], dim=1)
-        return frames.to(torch.float32).unsqueeze(0)
+        return frames.unsqueeze(0)
+
+    def _cross(self, x: torch.Tensor) -> torch.Tensor:
+        """[T, BLOCK] -> [T, TAU_MAX + 1]: sum_j x[j] x[j + tau] for j < N_INT, as `audio._yin_pitch`
+        (irfft(conj(A) X)); the inverse DFT is the forward one on the conjugate, real part, / BLOCK."""
+        n = x.shape[0]
+        head = pad(x[:, : A._N_INT], (0, A.BLOCK - A._N_INT))
+        re, im = self.yin_dft(torch.cat([x, head]), None, A.BLOCK // 20)
+        re_x, im_x, re_a, im_a = re[:n], im[:n], re[n:], im[n:]
+        # conj(conj(A) X) = A conj(X)
+        re_p, im_p = re_a * re_x + im_a * im_x, im_a * re_x - re_a * im_x
+        cross, _ = self.yin_dft(re_p, im_p, -(-_N_LAGS // 20))
+        return cross[:, :_N_LAGS] / A.BLOCK
 
     def _yin_pitch(self, blocks: torch.Tensor) -> torch.Tensor:
         """[T, BLOCK] -> [T, 1] ln(F0 / 50 Hz), 0 when unvoiced: `audio._yin_pitch` step by step."""
         x = blocks - blocks.mean(dim=1, keepdim=True)
-        head = x[:, : A._N_INT]
-        re_x, im_x = x @ self.yin_cos, x @ self.yin_sin
-        re_a, im_a = head @ self.yin_cos[: A._N_INT], head @ self.yin_sin[: A._N_INT]
-        # irfft(conj(A) * X)[:TAU_MAX + 1]: sum_j x[j] x[j + tau] for j < N_INT
-        cross = (re_a * re_x + im_a * im_x) @ self.yin_icos + (re_a * im_x - im_a * re_x) @ self.yin_isin
+        cross = self._cross(x)
         sq = torch.cat([x.new_zeros(x.shape[0], 1), torch.cumsum(x * x, dim=1)], dim=1)
         energy_tau = sq[:, A._N_INT : A._N_INT + _N_LAGS] - sq[:, :_N_LAGS]
         diff = energy_tau[:, :1] + energy_tau - 2.0 * cross
@@ -107,7 +136,7 @@ class VoiceFrontend(torch.nn.Module):
         right = torch.gather(cmnd, 1, torch.clamp(best + 1, max=last))
         curv = left - 2.0 * mid + right
         shift = torch.where(curv > 0, 0.5 * (left - right) / torch.where(curv > 0, curv, 1.0), 0.0)
-        tau = best.to(torch.float64) + 1.0 + torch.clamp(shift, -1.0, 1.0)
+        tau = best.to(torch.float32) + 1.0 + torch.clamp(shift, -1.0, 1.0)
         return torch.where(voiced, torch.log(A.SAMPLE_RATE / tau / 50.0), 0.0)
 
 
