@@ -99,12 +99,12 @@ def test_bad_calibration_recipes_are_refused(tmp_path, mix, message):
     assert message in str(err.value)
 
 
-def test_shipped_tier_recipes_leave_the_voice_frontend_out():
-    """The tiers' bundles must fit the package budget: their recipes turn the 6-7 MB front-end off."""
+def test_shipped_tier_recipes_carry_the_voice_frontend():
+    """The tiers ship the float32 front-end (0.1 MB per file): a re-export of a tier keeps it."""
     from pathlib import Path
 
     from edge_msa.export.recipes import load_export_recipe
 
     root = Path(__file__).resolve().parents[1] / "export" / "default"
     for name in ("executorch-int8.yaml", "onnx-int8.yaml"):
-        assert load_export_recipe(root / name).frontend is False
+        assert load_export_recipe(root / name).frontend is True
