@@ -42,9 +42,17 @@ from edge_msa.features.whisper import SAMPLE_RATE, encode_short, load_whisper
 from edge_msa.features.whisper_voice import pooled_voice_features
 from edge_msa.runtime.backends import load_backend
 from edge_msa.runtime.launch import ASSETS
-from edge_msa.runtime.voice_expert import WhisperVoiceExpert
+from edge_msa.runtime.voice_expert import DEFAULT_WEIGHTS, WhisperVoiceExpert
 from edge_msa.train.evaluate import predict
-from edge_msa.train.whisper_voice import LEVELS, Rows, emodb_rows, speaker_stats, standardise, wave_features
+from edge_msa.train.whisper_voice import (
+    LEVELS,
+    Rows,
+    causal_scores,
+    emodb_rows,
+    speaker_stats,
+    standardise,
+    wave_features,
+)
 
 SHIFT_SEED = 11  # bench_voice_baseline.SHIFT_SEED: the same channel per file
 LIBRIVOX = Path(__file__).resolve().parents[1] / "tests" / "data" / "librivox"
@@ -57,21 +65,12 @@ def shifted_rows(model, files: list[Path], clean: Rows) -> Rows:
                 clean.valence, clean.speaker)
 
 
-def session_scores(expert: WhisperVoiceExpert, rows: Rows, seed: int = 0) -> np.ndarray:
-    rng, scores = np.random.default_rng(seed), np.zeros(len(rows.valence))
-    for speaker in np.unique(rows.speaker):
-        baseline = expert.new_baseline()
-        for i in rng.permutation(np.flatnonzero(rows.speaker == speaker)):
-            scores[i] = expert.evidence(rows.x[i], baseline)[0]
-            baseline.update(rows.x[i])
-    return scores
-
-
 def whisper_scores(expert: WhisperVoiceExpert, rows: Rows) -> dict[str, np.ndarray]:
-    own = expert.score(standardise(rows, speaker_stats(rows)))
+    with np.load(DEFAULT_WEIGHTS) as z:
+        weights = {k: z[k] for k in z.files}
     return {"Whisper, no per-speaker standardisation": np.array([expert.evidence(x)[0] for x in rows.x]),
-            "Whisper, per-speaker standardisation": own,
-            "Whisper, run-time SpeakerBaseline": session_scores(expert, rows)}
+            "Whisper, per-speaker standardisation": expert.score(standardise(rows, speaker_stats(rows))),
+            "Whisper, run-time SpeakerBaseline": causal_scores(rows, weights, expert.prior_utterances, 0)}
 
 
 def median_ms(fn, runs: int = 15) -> float:
