@@ -46,6 +46,10 @@ def main() -> None:
     print(f"bundle {bundle.root}: {sizes}")
     runs = {"python": None, "onnxruntime": F.OnnxFrontend(bundle.root / F.ONNX)}
     if F.PTE in files:
+        # the runtime's pool defaults to the core count; one thread like onnxruntime's session
+        from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
+
+        _unsafe_reset_threadpool(1)
         runs["executorch"] = F.PteFrontend(bundle.root / F.PTE)
 
     waves = [read_audio(p, A.SAMPLE_RATE) for p in sorted(CLIPS.glob("*.wav"))]
