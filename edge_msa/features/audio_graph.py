@@ -6,13 +6,14 @@ channels, YIN pitch included, so an app that holds a bundle feeds the model by r
 on raw audio.
 
 Why it is small and float32: every FFT of the reference is a two-stage Cooley-Tukey DFT (N = n1 * n2)
-written as two float32 matmuls with n1- and n2-point DFT matrices and a twiddle product between them,
-so the constants are a few KB (the 512-point mel FFT: 16 x 16 and 32 x 17 matrices) where one dense
-DFT matrix per FFT was 0.4-1.6 MB, and XNNPACK takes the matmuls (static weights: linear). A
-factorised DFT also rounds like an FFT (error grows with log N, not N), which keeps float32 within
-1e-4 of the float64 extractor on low-energy mel bands and leaves YIN's threshold and dip decisions
-unchanged on real speech (tests/test_frontend.py, docs/results.md). Framing is two reshaped slices
-(BLOCK = 2 * HOP), not a gather; YIN's "first dip below the threshold, then its bottom" is
+written as two float32 matmuls with n1- and n2-point DFT matrices and a twiddle product between them
+(512 = 16 x 32 for the mel FFT, 640 = 20 x 32 for YIN's correlation), so all tables together, the
+mel filterbank included, are 75 KB, where one dense DFT matrix pair per FFT is 0.8-1.6 MB in float32
+(the first front-end held them in float64: 6.4-6.7 MB per file); XNNPACK takes the matmuls (static
+weights: linear). A factorised DFT also rounds like an FFT (error grows with log N, not N), which keeps
+float32 within 1.1e-4 of the float64 extractor on log-mel and energy and leaves YIN's threshold and dip
+decisions unchanged on 55,608 frames of real speech (docs/results.md). Framing is an unfold (640-sample
+blocks every 320 samples); YIN's "first dip below the threshold, then its bottom" is
 masks + argmax/argmin, exactly as in `edge_msa.features.audio._yin_pitch`. Constants, the mel
 filterbank and the window are imported from `edge_msa.features.audio`, never copied.
 
