@@ -152,10 +152,12 @@ class SentimentModel:
         end = max(len(wave) / SAMPLE_RATE if wave is not None else 0.0, len(frames) / fps, 1e-3)
         ring = TimedRing(max(1, len(frames)), self.spec.vision.dim)
         vision_reason = self._face_rows(frames, fps, ring) if frames else "no face frames given"
-        transcript, text_reason = self._words(text, wave)
+        transcript, text_reason, heard = self._words(text, wave)
         voice = self._voice_window(wave, end) if wave is not None else None
         request = WindowRequest("utterance", 0.0, end, voice, audio_reason="no audio given",
-                                transcript=transcript, text_reason=text_reason)
+                                transcript=transcript, text_reason=text_reason,
+                                text_confidence=getattr(heard, "confidence", 1.0),
+                                voice_states=getattr(heard, "voice_states", None))
         event = self._scheduler(ring, vision_reason).fuse(request)
         if event is None:  # every modality absent
             raise UserError(f"nothing to score: {text_reason}, no audio given, {vision_reason}")
@@ -191,21 +193,24 @@ class SentimentModel:
 
     def _scheduler(self, ring: TimedRing, vision_reason: str) -> FusionScheduler:
         return FusionScheduler(self._backend, self.spec, ring, self.scale, self.config.scheduler.evidence,
-                               vision_reason=lambda: vision_reason, baselines=self._baselines)
+                               vision_reason=lambda: vision_reason, baselines=self._baselines,
+                               calibrated=self.config.calibration.fusion == "calibrated")
 
-    def _words(self, text: str | None, wave: np.ndarray | None) -> tuple[str, str]:
-        """(transcript, why there is none): the text given, else what the recognizer hears."""
+    def _words(self, text: str | None, wave: np.ndarray | None) -> tuple[str, str, object | None]:
+        """(transcript, why there is none, what the recogniser heard): the text given, else what the
+        recogniser hears (Whisper's result also holds its confidence and encoder states)."""
         if text is not None:
-            return (text, "") if text.strip() else ("", "empty text")
+            return (text, "", None) if text.strip() else ("", "empty text", None)
         if wave is None:
-            return "", "no text given"
-        make = asr_factory(self.config)
+            return "", "no text given", None
+        make = asr_factory(self.config, self.bundle_path)
         if make is None:
-            return "", "speech recognition is off"
+            return "", "speech recognition is off", None
         from edge_msa.runtime.perception.asr import transcribe
 
-        said = transcribe(wave, engine=make())
-        return said, "" if said else "no words recognised"
+        heard = transcribe(wave, engine=make(), detailed=True)
+        said = heard if isinstance(heard, str) else heard.text
+        return said, "" if said else "no words recognised", None if isinstance(heard, str) else heard
 
     def _voice_featurizer(self) -> AudioFeaturizer | FrontendFeaturizer:
         """A fresh featurizer (streams keep state) of the chosen front-end."""
