@@ -17,7 +17,7 @@ LAYERS = (
     ("runtime",),     # backends, shipped tiers, perception, workers, scheduler, sinks, launch
     ("workflows",),   # jobs composing the above: export_run, recipe bundles, extract, score
     ("profile",),     # latency and operators per device and backend
-    ("api",),         # SentimentModel for apps
+    ("api_inputs", "api"),  # SentimentModel for apps and the checks of its inputs
     ("cli", "__main__"),
 )
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
