@@ -11,8 +11,8 @@ import pytest
 from shared_data import SHARED_DATA
 
 from edge_msa.errors import UserError
-from edge_msa.export.bundle import load_bundle
-from edge_msa.features.text import WordPieceTokenizer, bundle_tokenizer, tokenize
+from edge_msa.export.bundle import bundle_tokenizer, load_bundle
+from edge_msa.features.text import WordPieceTokenizer, tokenize
 from edge_msa.runtime.tiers import ASSETS, tier_bundles
 
 VADER = SHARED_DATA / "vader_icwsm2014"
@@ -44,7 +44,7 @@ def test_bundle_tokenizer_matches_transformers(tier):
 NO_TORCH = """
 import sys
 from edge_msa.export.bundle import load_bundle
-from edge_msa.features.text import bundle_tokenizer
+from edge_msa.export.bundle import bundle_tokenizer
 from edge_msa.runtime.tiers import ASSETS
 ids, _ = bundle_tokenizer(load_bundle(ASSETS / "default" / "onnx-int8")).encode(["great film"], 6)
 print(ids.tolist(), "torch" in sys.modules, "transformers" in sys.modules)

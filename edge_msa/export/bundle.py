@@ -28,6 +28,7 @@ from typing import Literal
 
 from edge_msa.errors import UserError
 from edge_msa.features.spec import INPUT_NAMES, OUTPUT_NAMES, FeatureSpec
+from edge_msa.features.text import BUNDLE_VOCAB, WordPieceTokenizer, wordpiece_tokenizer
 from edge_msa.user_files import StrictModel, validated
 
 FORMAT_VERSION = 2  # 2: the voice front-end (role "frontend", `frontend`) and INPUTS.md
@@ -229,3 +230,19 @@ def load_bundle(root: str | Path) -> Bundle:
         if path.stat().st_size != info.bytes or sha256_file(path) != info.sha256:
             raise UserError(f"bundle {root} is corrupted: {rel} does not match its sha256 in {MANIFEST}")
     return Bundle(root, manifest)
+
+
+def bundle_tokenizer(bundle: Bundle) -> WordPieceTokenizer | None:
+    """The tokenizer a loaded bundle carries (BUNDLE/tokenizer/vocab.txt), None when its text input
+    is not token ids. The vocabulary must be listed in the manifest (so `load_bundle` checked its
+    sha256) and fit the model's embedding table: an unlisted or shuffled vocabulary would feed the
+    model wrong ids without any error."""
+    text = bundle.spec.text
+    if not text.is_tokens:
+        return None
+    path = bundle.listed(BUNDLE_VOCAB)
+    tokenizer = wordpiece_tokenizer(str(path.parent), bundle.manifest.files[BUNDLE_VOCAB].sha256)
+    if tokenizer.size > text.dim:
+        raise UserError(f"bundle {bundle.root} is invalid: {BUNDLE_VOCAB} has {tokenizer.size} words, more "
+                        f"than the model's vocabulary of {text.dim} (its spec's text dim)")
+    return tokenizer

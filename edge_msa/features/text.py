@@ -12,14 +12,10 @@ import importlib.util
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edge_msa.errors import UserError
-
-if TYPE_CHECKING:
-    from edge_msa.export.bundle import Bundle
 
 CLS_ID, SEP_ID, PAD_ID, UNK_ID = 101, 102, 0, 100
 SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[PAD]", "[UNK]")
@@ -91,22 +87,6 @@ def wordpiece_tokenizer(folder: str, sha256: str = "") -> WordPieceTokenizer:
     """The tokenizer of a folder holding vocab.txt (a bundle's tokenizer/), shared per process;
     `sha256`, the manifest's hash of the file, keys the cache so a re-exported bundle is re-read."""
     return WordPieceTokenizer(Path(folder) / "vocab.txt")
-
-
-def bundle_tokenizer(bundle: Bundle) -> WordPieceTokenizer | None:
-    """The tokenizer a loaded bundle carries (BUNDLE/tokenizer/vocab.txt), None when its text input
-    is not token ids. The vocabulary must be listed in the manifest (so `load_bundle` checked its
-    sha256) and fit the model's embedding table: an unlisted or shuffled vocabulary would feed the
-    model wrong ids without any error."""
-    text = bundle.spec.text
-    if not text.is_tokens:
-        return None
-    path = bundle.listed(BUNDLE_VOCAB)
-    tokenizer = wordpiece_tokenizer(str(path.parent), bundle.manifest.files[BUNDLE_VOCAB].sha256)
-    if tokenizer.size > text.dim:
-        raise UserError(f"bundle {bundle.root} is invalid: {BUNDLE_VOCAB} has {tokenizer.size} words, more "
-                        f"than the model's vocabulary of {text.dim} (its spec's text dim)")
-    return tokenizer
 
 
 def tokenize(texts: list[str], max_len: int, tokenizer=None) -> tuple[np.ndarray, np.ndarray]:

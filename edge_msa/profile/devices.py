@@ -210,7 +210,7 @@ def measured_formats(device_id: str, tier: str = "default") -> tuple[str, ...]:
 
 
 def _rank_by_latency(tier: str, formats: list[str]) -> list[str]:
-    from edge_msa.features.text import bundle_tokenizer
+    from edge_msa.export.bundle import bundle_tokenizer
     from edge_msa.profile.latency import interleaved_medians
     from edge_msa.profile.runner import profile_inputs
     from edge_msa.runtime.backends import load_backend

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from edge_msa.errors import UserError
-from edge_msa.export.bundle import Bundle, load_bundle
+from edge_msa.export.bundle import Bundle, bundle_tokenizer, load_bundle
 from edge_msa.features.spec import MIN_TEXT_LEN, FeatureSpec, used_text_len
-from edge_msa.features.text import PAD_ID, bundle_tokenizer, tokenize
+from edge_msa.features.text import PAD_ID, tokenize
 from edge_msa.profile.devices import detect_device, load_profiles, match_profile
 from edge_msa.profile.latency import peak_rss_mb, time_calls
 from edge_msa.profile.report import SCHEMA, BackendResult, ProfileResult
@@ -29,7 +29,7 @@ def profile_inputs(spec: FeatureSpec, seed: int = 0, tokenizer=None,
     full window; the text is PROFILE_SENTENCE (17 tokens with [CLS] and [SEP]) or, with
     `text_tokens`, that many kept tokens (the spec's max_len: the worst case).
 
-    `tokenizer`: a bundle's (features.text.bundle_tokenizer); default: transformers' MiniLM."""
+    `tokenizer`: a bundle's (export.bundle.bundle_tokenizer); default: transformers' MiniLM."""
     rng = np.random.default_rng(seed)
     if text_tokens is not None and not MIN_TEXT_LEN <= text_tokens <= spec.text.max_len:
         raise UserError(f"--text-tokens must be {MIN_TEXT_LEN}..{spec.text.max_len} (the bundle's text "

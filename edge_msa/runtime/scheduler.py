@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge_msa.export.bundle import bundle_tokenizer
 from edge_msa.features.spec import MODALITIES, FeatureSpec, check_live_spec
-from edge_msa.features.text import PAD_ID, bundle_tokenizer, tokenize
+from edge_msa.features.text import PAD_ID, tokenize
 from edge_msa.runtime.calibrated_fusion import CalibratedFusion, PersonBaselines, load_voice_expert
 from edge_msa.runtime.events import Evidence, SentimentEvent, label_for
 from edge_msa.runtime.sources.base import TIMEOUT, ItemQueue
