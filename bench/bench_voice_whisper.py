@@ -89,16 +89,19 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
                         help="the corpora folder (emodb/, crema-d-sample/)")
     parser.add_argument("--json", type=Path, default=None, help="write the figures as JSON here")
+    parser.add_argument("--split", choices=("test", "valid"), default="test",
+                        help="EmoDB speakers: test (15, 16) or valid (12, 14: where a choice may look)")
     args = parser.parse_args()
 
     model, expert = load_whisper(threads=1), WhisperVoiceExpert.load()
-    files = split_files(args.data)["test"]
+    part = args.split
+    files = split_files(args.data)[part]
     logmel = load_emodb(args.data, LIVE)
-    logmel_sets = {"test (15, 16)": logmel["test"], "test shifted": shifted(files)}
+    logmel_sets = {part: logmel[part], f"{part} shifted": shifted(files)}
     baseline = fit_baseline(logmel["train"])
     default = load_backend(ASSETS / "default" / "executorch-int8", "auto", threads=1)
-    clean = emodb_rows(args.data, None, 3, 0)["test"]
-    whisper_sets = {"test (15, 16)": clean, "test shifted": shifted_rows(model, files, clean)}
+    clean = emodb_rows(args.data, None, 3, 0)[part]
+    whisper_sets = {part: clean, f"{part} shifted": shifted_rows(model, files, clean)}
     keep = np.isin(clean.valence, LEVELS)  # boredom left out
     out = {"emodb": {}}
     print("| EmoDB speakers / voice model | n | ROC AUC pos vs neg | Pearson r with valence |")
