@@ -66,7 +66,7 @@ from edge_msa.runtime.config import RuntimeConfig, SinkConfig, load_config
 from edge_msa.runtime.events import SentimentEvent
 from edge_msa.runtime.launch import asr_factory, build_pipeline, build_sensors, face_featurizer, open_bundle
 from edge_msa.runtime.pipeline import Pipeline, Sensors
-from edge_msa.runtime.scheduler import FusionScheduler, WindowRequest
+from edge_msa.runtime.scheduler import FusionScheduler, WindowRequest, only
 from edge_msa.runtime.sources.arrays import ArrayAudioSource, as_16k_mono
 from edge_msa.runtime.windows import TimedRing, fill_window, next_sample_time
 
@@ -126,7 +126,8 @@ class SentimentModel:
         # frontend "bundle": voice features from the bundle's frontend.onnx, what an app holding it computes
         self._voice = voice_frontend(runner.bundle, frontend, threads)
         # one utterance or one image has no running baseline; `enrol` sets one (docs/calibration.md)
-        self._baselines = PersonBaselines(running=False)
+        whisper_voice = self.config.calibration.voice == "whisper"
+        self._baselines = PersonBaselines(running=False, whisper_voice=whisper_voice)
         self._scheduler(TimedRing(1, self.spec.vision.dim), "")  # refuses a bundle the runtime cannot feed
 
     def __repr__(self) -> str:
@@ -187,9 +188,20 @@ class SentimentModel:
                 raise UserError("enrol: no face found in the frames")
             _, rows, ok = ring.between(-np.inf, np.inf)
             rows = rows[ok]
-        voice = whisper_voice_features(wave) if wave is not None else None
-        self._baselines = enrolled_baselines(valence, self.spec.vision.dim, rows, voice)
+        whisper = self.config.calibration.voice == "whisper"
+        logmel = self._logmel_voice(wave) if wave is not None else None
+        voice = whisper_voice_features(wave) if wave is not None and whisper else None
+        self._baselines = enrolled_baselines(valence, self.spec.vision.dim, rows, logmel, voice, whisper)
         return self._baselines.state()
+
+    def _logmel_voice(self, wave: np.ndarray) -> float:
+        """What the bundle's log-mel voice expert alone says about one utterance (no baseline)."""
+        end = max(len(wave) / SAMPLE_RATE, 1e-3)
+        request = WindowRequest("utterance", 0.0, end, self._voice_window(wave, end), transcript="",
+                                text_reason="enrolment")
+        inputs, _, _ = self._scheduler(TimedRing(1, self.spec.vision.dim), "").assemble(request)
+        score, _ = self._backend.predict(only(inputs, "audio"))
+        return float(np.asarray(score).reshape(-1)[0])
 
     def _scheduler(self, ring: TimedRing, vision_reason: str) -> FusionScheduler:
         return FusionScheduler(self._backend, self.spec, ring, self.scale, self.config.scheduler.evidence,

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from edge_msa.features.face_expression import EXPRESSIONS
-from edge_msa.runtime.face_calibration import FaceBaseline, frame_evidence, valence_vector
+from edge_msa.runtime.face_calibration import frame_evidence, valence_vector
 from edge_msa.runtime.fusion_rule import PRIOR_STD, Reading, error_from_uncertainty, fuse
+from edge_msa.runtime.running_baseline import RunningBaseline
 
 TABLE = {"happy": 2.025, "surprise": 0.825, "neutral": 0.0, "angry": -1.725, "disgust": -2.175,
          "fear": -1.65, "sad": -1.575}  # the shipped default's face_valence
@@ -76,16 +77,16 @@ def test_face_mapping_reads_a_hesitant_sad_face_near_zero_and_a_smile_positive()
 
 
 # ---- the per-person baseline ----
-def test_face_baseline_shrinks_toward_zero_early_and_reaches_the_person_later():
-    b = FaceBaseline(prior_frames=50, keep_frames=600, reset_after_s=10)
+def test_running_baseline_shrinks_toward_zero_early_and_reaches_the_person_later():
+    b = RunningBaseline(prior_weight=50, keep=600, reset_after_s=10)
     b.observe(np.arange(10) / 10, np.full(10, -1.0))  # one second of a -1.0 resting face
     assert b.offset() == pytest.approx(-1.0 * 10 / 60)  # early events are barely moved
     b.observe(10 / 10 + np.arange(290) / 10, np.full(290, -1.0))
     assert b.offset() == pytest.approx(-1.0 * 300 / 350)
 
 
-def test_face_baseline_is_robust_to_a_burst_and_counts_frames_once():
-    b = FaceBaseline(prior_frames=0)
+def test_running_baseline_is_robust_to_a_burst_and_counts_frames_once():
+    b = RunningBaseline(prior_weight=0)
     t = np.arange(100) / 10
     values = np.full(100, -0.8)
     values[40:55] = 2.0  # a laugh: 1.5 s of strong smile
@@ -95,8 +96,8 @@ def test_face_baseline_is_robust_to_a_burst_and_counts_frames_once():
     assert b.state().frames == 100
 
 
-def test_face_baseline_resets_after_the_face_is_gone_and_keeps_the_enrolled_prior():
-    b = FaceBaseline(prior_frames=50, reset_after_s=10)
+def test_running_baseline_resets_after_the_face_is_gone_and_keeps_the_enrolled_prior():
+    b = RunningBaseline(prior_weight=50, reset_after_s=10)
     b.enrol(np.full(30, -0.6))
     assert b.offset() == pytest.approx(-0.6) and b.state().enrolled
     b.observe(np.arange(50) / 10, np.full(50, -1.0))
@@ -123,8 +124,8 @@ def _resting_face_ring(spec, seconds: float) -> tuple:
 
 def test_enrolment_sets_the_resting_face_to_zero_on_the_shipped_default():
     from edge_msa.runtime.calibrated_fusion import PersonBaselines
-    from edge_msa.runtime.face_calibration import FaceBaseline
     from edge_msa.runtime.launch import open_bundle
+    from edge_msa.runtime.running_baseline import RunningBaseline
     from edge_msa.runtime.scheduler import FusionScheduler, WindowRequest
 
     backend, spec, scale = open_bundle("default/onnx-int8", "onnxruntime")
@@ -140,7 +141,7 @@ def test_enrolment_sets_the_resting_face_to_zero_on_the_shipped_default():
     expected = 0.3 * -1.575  # sad beats neutral by 0.3 on every frame
     assert raw == pytest.approx(expected, abs=1e-4)
 
-    baselines = PersonBaselines(face=FaceBaseline(prior_frames=50), enrol_until_s=5.0)
+    baselines = PersonBaselines(face=RunningBaseline(prior_weight=50), enrol_until_s=5.0)
     enrolled = FusionScheduler(backend, spec, ring, scale, baselines=baselines)
     _, first = face_at(enrolled, 0.0, 4.0)  # inside the enrolment seconds
     assert first.baseline["enrolling"] is True
@@ -204,3 +205,37 @@ def test_running_baseline_learns_the_resting_face_over_a_run_not_from_the_window
     assert scores[0] == pytest.approx(raw, abs=1e-4)  # nothing seen before the first window
     assert all(abs(b) < abs(a) for a, b in zip(scores, scores[1:], strict=False))  # shrinks toward 0
     assert abs(scores[-1]) < 0.2 * abs(raw)  # 36 s of this face: most of it is the person's rest
+
+
+def test_running_baseline_starts_at_its_prior_centre():
+    b = RunningBaseline(prior_weight=3, keep=30, reset_after_s=120, prior=-0.55)
+    assert b.offset() == pytest.approx(-0.55)  # a new voice: the English read-speech centre
+    b.observe(np.array([1.0, 5.0, 9.0]), np.array([-0.9, -1.0, -0.8]))
+    assert b.offset() == pytest.approx((3 * -0.9 + 3 * -0.55) / 6)
+
+
+def test_log_mel_voice_is_read_against_the_person_on_the_shipped_default():
+    from edge_msa.features.audio import AudioFeaturizer
+    from edge_msa.runtime.calibrated_fusion import LOGMEL_VOICE_CENTRE, PersonBaselines
+    from edge_msa.runtime.launch import open_bundle
+    from edge_msa.runtime.scheduler import FusionScheduler, WindowRequest, only
+    from edge_msa.runtime.windows import TimedRing, fill_window
+    from tests.runtime_helpers import decode_demo
+
+    backend, spec, scale = open_bundle("default/onnx-int8", "onnxruntime")
+    _, _, wave = decode_demo(2.0)  # the actor's neutral sentence
+    rows = AudioFeaturizer().offline(wave)
+    window = fill_window(np.arange(len(rows)) / spec.audio.rate_hz, rows, np.ones(len(rows), bool), 0.0,
+                         2.0, spec.audio.rate_hz, spec.audio.max_len)
+    baselines = PersonBaselines(running=True)
+    scheduler = FusionScheduler(backend, spec, TimedRing(1, spec.vision.dim), scale, baselines=baselines)
+    scores = []
+    for k in range(4):  # the same calm sentence four times, 10 s apart
+        request = WindowRequest("utterance", 10.0 * k, 10.0 * k + 2.0, window, transcript="")
+        if k == 0:
+            inputs, _, _ = scheduler.assemble(request)
+            raw = float(np.asarray(backend.predict(only(inputs, "audio"))[0]).reshape(-1)[0])
+        scores.append(scheduler.fuse(request).evidence["voice"].score)
+    assert scores[0] == pytest.approx(raw - LOGMEL_VOICE_CENTRE, abs=1e-4)  # against the centre
+    assert abs(scores[-1]) < abs(scores[0]) or abs(scores[0]) < 0.05  # then against the person
+    assert scores[-1] == pytest.approx(raw - (3 * raw + 3 * LOGMEL_VOICE_CENTRE) / 6, abs=1e-4)

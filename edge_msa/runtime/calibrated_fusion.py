@@ -20,8 +20,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge_msa.features.spec import FeatureSpec
-from edge_msa.runtime.face_calibration import FaceBaseline, expression_slice, frame_evidence, valence_vector
+from edge_msa.runtime.face_calibration import expression_slice, frame_evidence, valence_vector
 from edge_msa.runtime.fusion_rule import PRIOR_STD, Reading, error_from_uncertainty, fuse
+from edge_msa.runtime.running_baseline import RunningBaseline
+
+# Where an English speaker at rest sits on the shipped default's log-mel voice expert: its mean on
+# the five LibriVox narration clips (calm read English, public domain), -0.55 in
+# `bench/bench_voice_whisper.py`'s narration table (the same on the valid and test runs). The
+# expert learned German studio speech (EmoDB): this centre is the prior of every person's voice
+# baseline until their own utterances (or an enrolment) take over.
+LOGMEL_VOICE_CENTRE = -0.55
 
 Predict = Callable[[tuple[np.ndarray, ...]], tuple[float, float]]
 SCALE_BOUND = {"mosi": 3.0, "sims": 1.0}
@@ -48,12 +56,17 @@ class PersonBaselines:
     running: update the baselines from every event (live runs); False for one utterance or one
     image, where only an enrolment moves them."""
 
-    face: FaceBaseline = field(default_factory=FaceBaseline)
+    face: RunningBaseline = field(default_factory=lambda: RunningBaseline(50, 600, 10.0))
+    # the log-mel voice expert's evidence per utterance, centred on English read speech
+    logmel_voice: RunningBaseline = field(
+        default_factory=lambda: RunningBaseline(3, 30, 120.0, prior=LOGMEL_VOICE_CENTRE))
     voice: object | None = None  # runtime.voice_expert.SpeakerBaseline, when the Whisper expert runs
+    whisper_voice: bool = False  # score the voice with the Whisper expert when the recogniser is Whisper
     running: bool = True
     enrol_until_s: float = 0.0  # a run's first seconds that enrol (0: no enrolment)
     _enrol_face: list[np.ndarray] = field(default_factory=list)
     _enrol_voice: list[np.ndarray] = field(default_factory=list)
+    _enrol_logmel: list[float] = field(default_factory=list)
     enrolled: bool = False
 
     def enrolling(self, end: float) -> bool:
@@ -67,9 +80,12 @@ class PersonBaselines:
             self.face.enrol(np.concatenate(self._enrol_face))
         if self._enrol_voice and self.voice is not None:
             self.voice.enrol(self._enrol_voice)
+        if self._enrol_logmel:
+            self.logmel_voice.enrol(np.array(self._enrol_logmel))
         self.enrolled = True
         self._enrol_face.clear()
         self._enrol_voice.clear()
+        self._enrol_logmel.clear()
 
     def for_stream(self) -> PersonBaselines:
         """A copy that keeps learning over a run, starting from what this one holds."""
@@ -78,8 +94,9 @@ class PersonBaselines:
         return fresh
 
     def state(self) -> dict:
-        return {"face": self.face.state().to_dict(),
-                "voice": {"utterances": self.voice.n} if self.voice is not None else None,
+        voice = ({"utterances": self.voice.n, "expert": "whisper"} if self.voice is not None
+                 else {**self.logmel_voice.state().to_dict(), "expert": "log-mel"})
+        return {"face": self.face.state().to_dict(), "voice": voice,
                 "enrolling": not self.enrolled and self.enrol_until_s > 0, "enrolled": self.enrolled}
 
 
@@ -107,13 +124,17 @@ def whisper_voice_features(wave_16k: np.ndarray) -> np.ndarray | None:
 
 
 def enrolled_baselines(face_valence: dict[str, float], vision_dim: int, face_rows: np.ndarray | None,
-                       voice_features: np.ndarray | None) -> PersonBaselines:
-    """Baselines set from a person at rest: face rows [N, vision_dim] and/or pooled voice features."""
-    baselines = PersonBaselines(running=False, enrolled=True)
+                       logmel_voice: float | None, voice_features: np.ndarray | None,
+                       whisper_voice: bool = False) -> PersonBaselines:
+    """Baselines set from a person at rest: face rows [N, vision_dim], the log-mel voice expert's
+    evidence of their calm voice, and (with the Whisper voice expert) its pooled features."""
+    baselines = PersonBaselines(running=False, enrolled=True, whisper_voice=whisper_voice)
     if face_rows is not None and len(face_rows):
         values = frame_evidence(face_rows[:, expression_slice(vision_dim)], valence_vector(face_valence))
         baselines.face.enrol(values)
-    if voice_features is not None:
+    if logmel_voice is not None:
+        baselines.logmel_voice.enrol(np.array([logmel_voice]))
+    if voice_features is not None and whisper_voice:
         expert = load_voice_expert()
         if expert is not None:
             baselines.voice = expert.new_baseline()
@@ -123,8 +144,9 @@ def enrolled_baselines(face_valence: dict[str, float], vision_dim: int, face_row
 
 def baselines_for_run(cfg) -> PersonBaselines:
     """A live run's baselines from the config's `calibration` section (a CalibrationConfig)."""
-    face = FaceBaseline(cfg.face_prior_frames, cfg.face_keep_frames, cfg.face_reset_after_s)
-    return PersonBaselines(face=face, running=cfg.person_baseline, enrol_until_s=cfg.enrol_s)
+    face = RunningBaseline(cfg.face_prior_frames, cfg.face_keep_frames, cfg.face_reset_after_s)
+    return PersonBaselines(face=face, running=cfg.person_baseline, enrol_until_s=cfg.enrol_s,
+                           whisper_voice=cfg.voice == "whisper")
 
 
 class CalibratedFusion:
@@ -173,8 +195,7 @@ class CalibratedFusion:
             if voice_states is not None and self.voice_expert is not None:
                 out["audio"] = self._voice(voice_states, enrolling)
             else:
-                score, unc = self.predict(only(inputs, "audio"))
-                out["audio"] = Reading(score, error_from_uncertainty(unc))
+                out["audio"] = self._logmel_voice(inputs, end, enrolling)
         if present["vision"]:
             out["vision"] = self._face(inputs, face_frames, enrolling)
         return out
@@ -191,6 +212,19 @@ class CalibratedFusion:
         elif b.running and b.voice is not None:
             b.voice.update(feats)
         return Reading(score, error)
+
+    def _logmel_voice(self, inputs: tuple[np.ndarray, ...], end: float, enrolling: bool) -> Reading:
+        """The bundle's log-mel voice expert, read against the person's running voice baseline."""
+        from edge_msa.runtime.scheduler import only
+
+        b = self.baselines
+        score, unc = self.predict(only(inputs, "audio"))
+        evidence = score - b.logmel_voice.offset()
+        if enrolling:  # after scoring, as for the face: an utterance is not its own reference
+            b._enrol_logmel.append(score)
+        elif b.running:
+            b.logmel_voice.observe(np.array([end]), np.array([score]))
+        return Reading(evidence, error_from_uncertainty(unc))
 
     def _face(self, inputs: tuple[np.ndarray, ...], frames: tuple[np.ndarray, np.ndarray],
               enrolling: bool) -> Reading:

@@ -85,6 +85,9 @@ class CalibrationConfig(_Strict):
     fusion: Literal["calibrated", "graph"] = Field(
         "calibrated", description="calibrated: per-expert evidence, baselines and bounded fusion "
                                  "(evidence_fusion bundles); graph: the bundle's own fused output, as before")
+    voice: Literal["logmel", "whisper"] = Field(
+        "logmel", description="voice expert: the bundle's log-mel expert (chosen on EmoDB validation "
+                              "speakers), or the Whisper encoder expert where the recogniser is Whisper")
     person_baseline: bool = Field(True, description="subtract the person's resting face and standardise "
                                                     "their voice by their own running statistics")
     face_prior_frames: int = Field(50, ge=0, description="weight of the prior (0, or the enrolled value) "

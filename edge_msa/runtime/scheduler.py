@@ -162,7 +162,7 @@ class FusionScheduler:
                     req: WindowRequest) -> tuple[float, float, dict[str, Evidence]]:
         """The bounded fusion of the calibrated experts (evidence_fusion bundles)."""
         cal = self.calibrated
-        if req.voice_states is not None and not cal.voice_expert_tried:
+        if req.voice_states is not None and cal.baselines.whisper_voice and not cal.voice_expert_tried:
             cal.voice_expert_tried = True  # first Whisper utterance: load the voice expert once
             cal.attach_voice_expert(load_voice_expert())
         readings = cal.readings(inputs, present, req.text_confidence if req.kind == "utterance" else 1.0,
