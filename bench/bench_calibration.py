@@ -9,7 +9,8 @@ and the five LibriVox narration clips (calm read English: should read neutral). 
 score and the text, voice and face evidence (-3..3). Variants (pipeline config fields):
     graph + pocketsphinx       the bundle's own fused output and recogniser: the reference (before)
     calibrated + pocketsphinx  per-expert evidence, person baselines, bounded fusion; log-mel voice
-    calibrated + whisper       the same with Whisper: its transcript, confidence and voice expert
+    calibrated + whisper       the same with Whisper's transcript and confidence (the shipped default)
+    ... Whisper voice expert   and the voice scored by the Whisper encoder expert (calibration.voice)
 These clips are for reporting only: nothing is fitted, chosen or tuned on them.
 Targets (issue 27): clips alone and the demo: neutral within +-0.75, happy >= +0.5, the four negative
 emotions <= -0.5 and below neutral; narration: mean fused and voice within +-0.5.
@@ -34,6 +35,8 @@ VARIANTS = {
     "graph + pocketsphinx": {"calibration": {"fusion": "graph"}, "asr": {"engine": "pocketsphinx"}},
     "calibrated + pocketsphinx": {"asr": {"engine": "pocketsphinx"}},
     "calibrated + whisper": {"asr": {"engine": "whisper"}},
+    "calibrated + whisper, Whisper voice expert": {"asr": {"engine": "whisper"},
+                                                   "calibration": {"voice": "whisper"}},
 }
 NEGATIVE = ("SAD", "ANG", "FEA", "DIS")
 DEMO_ORDER = ("NEU", "HAP", "SAD", "ANG", "FEA", "DIS")  # the demo clip's order (assets/demo/clips.json)
