@@ -105,11 +105,13 @@ class SentimentModel:
     """One bundle, ready to score.
 
     bundle: a shipped tier (`default`, `nano`, `default/onnx-int8`) or a bundle folder written by
-    `edge-msa export`. backend: `auto` (the bundle's first that runs here), `onnxruntime`,
-    `executorch`, `torch` or `tensorrt`. config: a pipeline config (name in runtime/, a YAML path,
-    or a RuntimeConfig); its sinks are ignored, events come back to the caller. frontend: where the
-    voice features come from, `python` (edge-msa's extractor) or `bundle` (the bundle's frontend.onnx,
-    what an app holding the bundle computes; a bundle without one is refused).
+    `edge-msa export`; a bare tier name with backend `auto` means the tier's fastest bundle on this
+    device, as on the command line (ONNX int8 on x86). backend: `auto` (the bundle's first that
+    runs here), `onnxruntime`, `executorch`, `torch` or `tensorrt`. config: a pipeline config (name
+    in runtime/, a YAML path, or a RuntimeConfig); its sinks are ignored, events come back to the
+    caller. frontend: where the voice features come from, `python` (edge-msa's extractor) or
+    `bundle` (the bundle's frontend.onnx, what an app holding the bundle computes; a bundle without
+    one is refused).
     """
 
     def __init__(self, bundle: str | Path = "default", *, backend: str = "auto", threads: int = 1,
@@ -117,6 +119,12 @@ class SentimentModel:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise UserError(f"threads must be a whole number of at least 1, got {threads!r}")
         checked_path("bundle", bundle)  # a tier name or a folder
+        if backend == "auto":  # a bare tier runs its fastest bundle on this device, as in the CLI
+            from edge_msa.profile.devices import fastest_formats
+            from edge_msa.runtime.tiers import format_order_set, set_format_order
+
+            if not format_order_set():
+                set_format_order(fastest_formats)
         cfg = config if isinstance(config, RuntimeConfig) else load_config(config)
         self.config: RuntimeConfig = cfg.model_copy(update={"sinks": SinkConfig(console="off")})
         runner, self.spec, self.scale = open_bundle(bundle, None if backend == "auto" else backend, threads)

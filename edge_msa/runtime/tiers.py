@@ -22,7 +22,7 @@ LEAN_FORMAT = "onnx-int8"  # runs with onnxruntime, a core requirement
 
 
 # Who knows the device's fastest formats (edge_msa.profile.devices, a layer above this one) installs
-# them here: the CLI does for the length of a command.
+# them here: the CLI does for the length of a command, the Python API for the process.
 _format_order: list[Callable[[], Sequence[str]]] = []
 
 
@@ -30,6 +30,11 @@ def set_format_order(order: Callable[[], Sequence[str]] | None) -> None:
     """Rank a tier's bundle formats with `order()` (called when a bare tier name is resolved), fastest
     first; None: the fixed rule (ExecuTorch int8 first)."""
     _format_order[:] = [order] if order is not None else []
+
+
+def format_order_set() -> bool:
+    """Whether a caller (the CLI, the Python API) installed the device's format order."""
+    return bool(_format_order)
 
 
 def default_format(tier: str) -> str:
