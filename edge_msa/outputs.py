@@ -3,7 +3,7 @@
     check_outputs({"--jsonl": jsonl, "--json": json_out}, inputs={"--audio": audio}, force=force)
     check_outputs({}, folders={"--out": out}, inputs={"RUN": run}, force=force)
 
-The rule (README, "outputs are never overwritten without --force"):
+The rule (docs/reliability.md, "outputs are never overwritten without --force"):
 - an output never replaces an input of the same command (`run --audio x.wav --jsonl x.wav` used
   to truncate x.wav), nor anything inside an input folder (`eval RUN --json RUN/model.safetensors`),
   and a folder output never holds an input, not even with `--force`; a command that reads only

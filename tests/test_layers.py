@@ -1,5 +1,5 @@
 """Imports run one way through the package: every module of `edge_msa/` may import only from its own
-layer or the layers before it (README: Layout). A new top-level module or subpackage must be placed
+layer or the layers before it (docs/index.md: Layout). A new top-level module or subpackage must be placed
 in LAYERS, and an import that runs back up fails here with the module and the import named."""
 
 import ast
