@@ -6,6 +6,7 @@ file reads the same way everywhere: `<file>: <field>: <what is wrong>`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import TypeVar
@@ -62,3 +63,12 @@ def jsonl_objects(path: Path, text: str) -> list[tuple[int, dict]]:
             raise UserError(f"{path}, line {i}: expected a JSON object per line")
         out.append((i, rec))
     return out
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks (bundle files and model weights are tens of MB)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

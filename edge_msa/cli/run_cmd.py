@@ -35,7 +35,6 @@ HTTP_HOST_HELP = ("Address for --http (default 127.0.0.1). Any address beyond th
                   "on every request (generated and printed unless --http-token).")
 FRONTEND_HELP = ("Voice features: python (edge-msa's extractor) or bundle (the bundle's exported front-end "
                  "graph, frontend.onnx through onnxruntime: what an app holding the bundle computes).")
-FRONTENDS = ("python", "bundle")
 HTTP_TOKEN_HELP = "Token for --http: required as ?token= or 'Authorization: Bearer' (also on the loopback)."
 LINGER_HELP = ("With --http: after a file ends, keep serving the dashboard's final state until Ctrl-C "
                "(default with --http on a file; --no-linger exits).")
@@ -83,6 +82,8 @@ def _check_outputs(config, json_out: Path | None, force: bool, bundle: Path | No
 
 
 def check_frontend(frontend: str) -> None:
+    from edge_msa.export.frontend import FRONTENDS
+
     if frontend not in FRONTENDS:
         raise UserError(f"unknown --frontend {frontend!r}; expected one of {', '.join(FRONTENDS)}")
 

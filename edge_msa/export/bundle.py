@@ -20,7 +20,6 @@ adds later (a TensorRT engine, its timing cache) are not listed and not checked.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Literal
 from edge_msa.errors import UserError
 from edge_msa.features.spec import INPUT_NAMES, OUTPUT_NAMES, FeatureSpec
 from edge_msa.features.text import BUNDLE_VOCAB, WordPieceTokenizer, wordpiece_tokenizer
-from edge_msa.user_files import StrictModel, validated
+from edge_msa.user_files import StrictModel, sha256_file, validated
 
 FORMAT_VERSION = 2  # 2: the voice front-end (role "frontend", `frontend`) and INPUTS.md
 MANIFEST = "manifest.json"
@@ -132,14 +131,6 @@ class Bundle:
 
             raise UserError(f"bundle {self.root} is invalid: its model takes {show(inputs, outputs)}, but "
                             f"{MANIFEST} says {show(want, len(self.manifest.outputs))}")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def describe_files(root: Path, roles: dict[str, Role]) -> dict[str, FileInfo]:

@@ -16,7 +16,6 @@ most commands never need them.
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edge_msa.errors import UserError, first_line
+from edge_msa.user_files import sha256_file
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -115,10 +115,6 @@ def encode_storage(model: WhisperModel, mel: np.ndarray):
 
 @lru_cache(maxsize=2)
 def _check_packaged(model_bin: Path) -> None:
-    digest = hashlib.sha256()
-    with open(model_bin, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != PACKAGED_SHA256:
+    if sha256_file(model_bin) != PACKAGED_SHA256:
         pinned = "the pinned Whisper tiny.en (sha256)"
         raise UserError(f"{model_bin} does not match {pinned}; reinstall {PACKAGED_WHEEL}")

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge_msa.errors import UserError
 from edge_msa.features.spec import FeatureSpec
+from edge_msa.runtime.events import SCALE_MAX
 from edge_msa.runtime.face_calibration import expression_slice, frame_evidence, valence_vector
 from edge_msa.runtime.fusion_rule import PRIOR_STD, Reading, error_from_uncertainty, fuse
 from edge_msa.runtime.running_baseline import RunningBaseline
@@ -32,7 +34,6 @@ from edge_msa.runtime.running_baseline import RunningBaseline
 LOGMEL_VOICE_CENTRE = -0.55
 
 Predict = Callable[[tuple[np.ndarray, ...]], tuple[float, float]]
-SCALE_BOUND = {"mosi": 3.0, "sims": 1.0}
 
 
 def load_voice_expert():
@@ -41,12 +42,8 @@ def load_voice_expert():
         from edge_msa.runtime.voice_expert import WhisperVoiceExpert
 
         return WhisperVoiceExpert.load()
-    except (ImportError, OSError, ValueError):
+    except (ImportError, UserError):  # absent or unreadable weights: the bundle's voice stays
         return None
-    except Exception as e:  # noqa: BLE001 - a broken optional expert falls back to the bundle's voice
-        if type(e).__name__ == "UserError":
-            return None
-        raise
 
 
 @dataclass
@@ -111,8 +108,6 @@ def face_valence_of(bundle) -> dict[str, float] | None:
 def whisper_voice_features(wave_16k: np.ndarray) -> np.ndarray | None:
     """Pooled Whisper encoder states of one utterance, as the live path computes them; None where
     Whisper (the `whisper` extra) is not installed."""
-    from edge_msa.errors import UserError
-
     try:
         from edge_msa.features.whisper import encode_short, load_whisper
         from edge_msa.features.whisper_voice import pooled_voice_features
@@ -241,4 +236,4 @@ class CalibratedFusion:
         return Reading(evidence, self.face_error(inputs))
 
     def fuse(self, readings: dict[str, Reading]) -> tuple[float, float]:
-        return fuse(readings, SCALE_BOUND.get(self.scale, 3.0), PRIOR_STD)
+        return fuse(readings, SCALE_MAX.get(self.scale, SCALE_MAX["mosi"]), PRIOR_STD)

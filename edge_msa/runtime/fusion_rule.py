@@ -39,6 +39,11 @@ class Reading:
     def precision(self) -> float:
         return max(self.confidence, MIN_CONFIDENCE) / self.error ** 2
 
+    @property
+    def uncertainty(self) -> float:
+        """The reading's own standard deviation: its error widened by the confidence it lacks."""
+        return self.precision ** -0.5
+
 
 def fuse(readings: dict[str, Reading], bound: float = 3.0,
          prior_std: float = PRIOR_STD) -> tuple[float, float]:

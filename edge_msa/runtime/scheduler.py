@@ -21,7 +21,12 @@ import numpy as np
 from edge_msa.export.bundle import bundle_tokenizer
 from edge_msa.features.spec import MODALITIES, FeatureSpec, check_live_spec
 from edge_msa.features.text import PAD_ID, tokenize
-from edge_msa.runtime.calibrated_fusion import CalibratedFusion, PersonBaselines, load_voice_expert
+from edge_msa.runtime.calibrated_fusion import (
+    CalibratedFusion,
+    PersonBaselines,
+    face_valence_of,
+    load_voice_expert,
+)
 from edge_msa.runtime.events import Evidence, SentimentEvent, label_for
 from edge_msa.runtime.sources.base import TIMEOUT, ItemQueue
 from edge_msa.runtime.stats import StageStats
@@ -65,9 +70,7 @@ class FusionScheduler:
         self._index = 0
         self._face_frames = (np.zeros(0), np.zeros((0, spec.vision.dim), np.float32))
         # evidence_fusion bundles: per-expert evidence, per-person baselines, bounded fusion
-        manifest = getattr(bundle, "manifest", None)
-        valence = (manifest.overrides.get("face_valence") if manifest is not None
-                   and manifest.family == "evidence_fusion" else None)
+        valence = face_valence_of(bundle)
         self.calibrated = (CalibratedFusion(self._predict, spec, valence, scale, baselines)
                            if calibrated and valence is not None else None)
 
@@ -170,7 +173,7 @@ class FusionScheduler:
         score, uncertainty = cal.fuse(readings)
         evidence = {m: Evidence(False) for m in MODALITIES}
         for m, r in readings.items():
-            evidence[m] = Evidence(True, r.evidence, r.error / max(r.confidence, 0.05) ** 0.5)
+            evidence[m] = Evidence(True, r.evidence, r.uncertainty)
         return score, uncertainty, evidence
 
 
