@@ -49,6 +49,9 @@ def convert(
 
 WORKERS_HELP = "Worker processes (or Ray CPUs with --engine ray)."
 ENGINE_HELP = "local (this machine's processes) or ray (Ray Data; RAY_ADDRESS names a cluster)."
+ASR_HELP = ("Rows without a transcript: recognise one with auto, whisper or pocketsphinx (default: the "
+            "runtime config's asr.engine; auto: Whisper tiny.en where installed and 2+ cores, as live), "
+            "or none.")
 
 
 def extract(
@@ -63,15 +66,19 @@ def extract(
     engine: Annotated[str, typer.Option("--engine", help=ENGINE_HELP)] = "local",
     cache: Annotated[Path | None, typer.Option("--cache", help="Per-file feature cache (default: "
                                                "$XDG_CACHE_HOME/edge-msa/media).")] = None,
-    asr: Annotated[bool, typer.Option("--asr/--no-asr", help="Rows without a transcript: recognise one with "
-                                      "pocketsphinx (English), or leave their text absent.")] = True,
+    asr: Annotated[str | None, typer.Option("--asr", help=ASR_HELP)] = None,
+    no_asr: Annotated[bool, typer.Option("--no-asr", help="Same as --asr none.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace OUT if it is not empty.")] = False,
 ) -> None:
     """Extract live features (voice, face, transcript) of labelled recordings into a dataset."""
     from edge_msa.data.media_sources import read_corpus, read_manifest
+    from edge_msa.workflows.extract_media import asr_engine
     from edge_msa.workflows.jobs import check_engine
 
     check_engine(engine, workers)
+    if no_asr and asr not in (None, "none"):
+        raise UserError(f"--no-asr contradicts --asr {asr}: give one of them")
+    recogniser = asr_engine(False if no_asr else True if asr is None else asr)  # checked before any work
     if not source.exists():
         raise UserError(f"no such manifest or corpus folder: {source}")
     if corpus is None and source.is_dir():
@@ -86,7 +93,7 @@ def extract(
     from edge_msa.workflows.extract_dataset import extract_dataset
 
     meta = extract_dataset(clips, out, source=f"{corpus or 'manifest'}:{source}", cache_dir=cache,
-                           workers=workers, engine=engine, asr=asr)
+                           workers=workers, engine=engine, asr=recogniser)
     splits = ", ".join(f"{s} {n}" for s, n in sorted(meta["splits"].items()))
     texts = ", ".join(f"{s} {n}" for s, n in sorted(meta["text_sources"].items()))
     typer.echo(f"wrote {out}: {meta['rows']} rows ({splits}; text: {texts}; labels: {meta['labels']}, "

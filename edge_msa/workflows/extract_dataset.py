@@ -32,7 +32,7 @@ from edge_msa.workflows.extract_media import FileJob, extract_job
 from edge_msa.workflows.jobs import run_files
 
 
-def jobs_of(clips: list[Clip], cache_dir: str | Path | None, asr: bool = True) -> list[FileJob]:
+def jobs_of(clips: list[Clip], cache_dir: str | Path | None, asr: bool | str = True) -> list[FileJob]:
     """One job per media file, holding all of its segments (its video is decoded once)."""
     by_path: dict[str, FileJob] = {}
     for c in clips:
@@ -43,7 +43,8 @@ def jobs_of(clips: list[Clip], cache_dir: str | Path | None, asr: bool = True) -
 
 
 def extract_dataset(clips: list[Clip], out: str | Path, *, source: str, cache_dir: str | Path | None,
-                    workers: int = 1, engine: str = "local", asr: bool = True, progress: bool = True) -> dict:
+                    workers: int = 1, engine: str = "local", asr: bool | str = True,
+                    progress: bool = True) -> dict:
     """Extract every clip, write the dataset folder `out`; returns dataset.json's content."""
     clips, repeats = duplicate_rows(clips)
     clips, split_by = assign_splits(clips)

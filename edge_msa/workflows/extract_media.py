@@ -8,15 +8,21 @@ frame from the start of the file (the face is tracked from frame to frame), and 
 for the given segments instead of the VAD's (an utterance's audio slots are all present, as in
 the runtime):
 `AudioFeaturizer.offline` returns the frames `push` returns over the same samples.
-Text: the segment's given transcript, else pocketsphinx on the segment's samples (the runtime
-also hears 0.3 s before the VAD's onset; a given segment has no onset to precede), else (ASR off)
-none: the text is then absent, as when the runtime recognises no words.
+Text: the segment's given transcript, else the live runtime's recogniser on the segment's samples
+(the runtime also hears 0.3 s before the VAD's onset; a given segment has no onset to precede), else
+(ASR off) none: the text is then absent, as when the runtime recognises no words. The recogniser is
+the one the runtime config's `asr` section picks (`engine_factory`: `auto` is Whisper tiny.en where
+the whisper extra is installed and 2+ cores are free, else pocketsphinx; its model, threads and
+decoder options), so a model trained on extracted rows reads the transcripts it will be served live.
+`auto` is resolved once, when the job is made, so every worker process (or Ray node, whose core count
+may differ) runs the same engine; each process builds its own engine once (`_asr`). The row's
+`text_source` names the engine (`asr-whisper`, `asr-pocketsphinx`).
 
 A file that cannot give a usable row is *bad*, with a reason: unreadable (missing, corrupt), no
 audio track, audio below 16 kHz, a segment outside the file (also one ending more than
 `media.END_SLACK_S` after it: times in milliseconds), a segment holding no voice frame, silence
 (RMS below -80 dBFS), or a video in which no face is found in the segment. Results are cached by
-content (`file_key`).
+content (`file_key`: the file, its segments, the extractor's code, and the recogniser with its model).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import json
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, get_args
 
 import av
 import numpy as np
@@ -38,7 +45,10 @@ from edge_msa.features.spec import LIVE
 from edge_msa.runtime.audio_worker import has_signal
 from edge_msa.runtime.windows import fill_window, next_sample_time
 
-GIVEN, ASR, NONE = "given", "asr-pocketsphinx", "none"  # where a row's transcript comes from
+if TYPE_CHECKING:
+    from edge_msa.runtime.perception.asr import ASREngine
+
+GIVEN, NONE = "given", "none"  # where a row's transcript comes from (else "asr-" + the engine's name)
 
 
 @dataclass
@@ -64,11 +74,44 @@ class FileJob:
     segments: list[tuple[float, float | None]]
     texts: list[str | None]
     cache_dir: str | None = None  # where per-file results are kept between runs
-    asr: bool = True  # no given transcript: recognise one (else the row's text is absent)
+    # no given transcript: True recognise one with the runtime config's `asr.engine`, or with the engine
+    # named (auto, whisper, pocketsphinx); False or "none": the row's text is absent. Resolved on
+    # creation to the engine that runs: "whisper", "pocketsphinx" or "none" (`asr_engine`).
+    asr: bool | str = True
     results: list[SegmentResult] = field(default_factory=list)
     error: str = ""  # the whole file is bad
     cached: bool = False
     media_s: float = 0.0  # seconds of media decoded
+
+    def __post_init__(self) -> None:
+        self.asr = asr_engine(self.asr)
+
+
+@cache
+def asr_engine(asr: bool | str = True) -> str:
+    """The recogniser that extraction runs for `FileJob.asr` ("whisper", "pocketsphinx" or "none"): the
+    runtime config's `asr.engine` (True), or the one named; `auto` as live (`choose_engine`). Raises
+    UserError for an unknown name, a missing Whisper model folder or faster-whisper not installed."""
+    from edge_msa.runtime.config import AsrConfig, RuntimeConfig
+    from edge_msa.runtime.perception.asr import choose_engine, engine_factory
+
+    if asr is False:
+        return NONE
+    config = RuntimeConfig().asr
+    name = config.engine if asr is True else asr
+    names = get_args(AsrConfig.model_fields["engine"].annotation)
+    if name not in names:
+        raise UserError(f"unknown ASR engine {name!r}; expected one of {', '.join(names)}")
+    engine = choose_engine(name, config.model)
+    if engine == "whisper":
+        from importlib.util import find_spec
+
+        from edge_msa.features.whisper import INSTALL_HINT
+
+        engine_factory(engine, config.model)  # checks the model folder
+        if find_spec("faster_whisper") is None:
+            raise UserError(f"the Whisper engine needs faster-whisper ({INSTALL_HINT})")
+    return engine
 
 
 @cache
@@ -89,10 +132,30 @@ def _code_key() -> str:
     return h.hexdigest()
 
 
+@cache
+def _asr_key(engine: str) -> str:
+    """What recognised transcripts depend on beyond `_code_key` (which holds pocketsphinx's settings in
+    config.py): the engine, and for Whisper its model folder, its decoding code and CTranslate2's version."""
+    if engine != "whisper":
+        return engine
+    from importlib.metadata import version
+
+    import edge_msa.features.whisper as whisper_features
+    import edge_msa.runtime.perception.whisper_asr as whisper_asr
+    from edge_msa.runtime.config import RuntimeConfig
+
+    model = RuntimeConfig().asr.model
+    folder = Path(model).expanduser().resolve() if model else f"packaged {whisper_features.PACKAGED_SHA256}"
+    h = hashlib.sha256(f"{engine}:{folder}:{version('ctranslate2')}".encode())
+    for source in (whisper_features.__file__, whisper_asr.__file__):
+        h.update(Path(source).read_bytes())
+    return h.hexdigest()
+
+
 def file_key(job: FileJob) -> str:
-    """sha256 of the file's bytes, its segments and transcripts, and the extractor's code."""
+    """sha256 of the file's bytes, its segments and transcripts, the extractor's code, and the recogniser."""
     h = hashlib.sha256(_code_key().encode())
-    h.update(json.dumps([job.segments, job.texts, job.asr]).encode())
+    h.update(json.dumps([job.segments, job.texts, _asr_key(job.asr)]).encode())
     with open(job.path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
@@ -110,11 +173,18 @@ def _face():
 
 
 @cache
-def _asr():
+def _asr(engine: str) -> ASREngine:
+    """This process's recogniser, built once (a worker process loads its own Whisper model), with the
+    runtime config's model, threads and pocketsphinx options. A model that fails to load makes the
+    file bad with the reason, instead of every row silently losing its text."""
     from edge_msa.runtime.config import RuntimeConfig
-    from edge_msa.runtime.perception.asr import PocketsphinxASR
+    from edge_msa.runtime.perception.asr import ASRError, engine_factory
 
-    return PocketsphinxASR(**RuntimeConfig().asr.options)  # the runtime's own engine settings
+    a = RuntimeConfig().asr
+    try:
+        return engine_factory(engine, a.model, a.threads, **a.options)()
+    except ASRError as e:
+        raise UserError(str(e)) from None
 
 
 def extract_job(job: FileJob) -> FileJob:
@@ -185,7 +255,8 @@ def _extract(job: FileJob) -> None:
         if given is not None:
             result.text, result.text_source = given, GIVEN
         else:
-            result.text, result.text_source = (_transcribe(pcm), ASR) if job.asr else ("", NONE)
+            result.text, result.text_source = ("", NONE) if job.asr == NONE else \
+                (_transcribe(pcm, job.asr), f"asr-{job.asr}")
 
 
 def _face_track(path: str, until_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -209,11 +280,12 @@ def _face_track(path: str, until_s: float) -> tuple[np.ndarray, np.ndarray, np.n
     return np.array(times, np.float64), np.array(rows, np.float32).reshape(-1, dim), np.array(present, bool)
 
 
-def _transcribe(pcm: np.ndarray) -> str:
+def _transcribe(pcm: np.ndarray, engine: str) -> str:
     from edge_msa.runtime.perception.asr import ASRError, transcribe
 
+    asr = _asr(engine)
     try:
-        return transcribe(pcm, SAMPLE_RATE, _asr())
+        return transcribe(pcm, SAMPLE_RATE, asr)
     except ASRError:
         return ""  # no words: the row's text is masked, as the runtime masks a failed decode
 
