@@ -15,7 +15,10 @@ Boredom is left out (the expert was trained without it). The prior is the runtim
     AUC              happiness vs the four negative emotions, pooled over sessions
     sign hits        share of valenced utterances with evidence on the label's side of +-0.5
 The reference rows, measured on the same utterances: no baseline at all (raw expert), and the
-fixed prior only (weight infinite). The test speakers (15, 16) are never read here.
+fixed prior only (weight infinite). Then the Whisper voice expert (`calibration.voice: whisper`)
+with its own run-time SpeakerBaseline, and the two experts averaged, each read against its own
+baseline (no option runs that live: measured to decide whether one should). The test speakers
+(15, 16) are never read here.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ from edge_msa.runtime.backends import load_backend
 from edge_msa.runtime.calibrated_fusion import LOGMEL_VOICE_CENTRE
 from edge_msa.runtime.launch import ASSETS
 from edge_msa.runtime.running_baseline import RunningBaseline
+from edge_msa.runtime.voice_expert import WhisperVoiceExpert
 from edge_msa.train.evaluate import predict
+from edge_msa.train.whisper_voice import emodb_rows
 
 NEGATIVE, POSITIVE, NEUTRAL = "WETA", "F", "N"  # EmoDB letters (data/README.md); boredom L left out
 WEIGHTS = (0, 1, 3, 6, 10, 20)
@@ -70,6 +75,17 @@ def run_sessions(scores: np.ndarray, sessions: list, weight: float | None) -> np
     return out
 
 
+def whisper_sessions(expert: WhisperVoiceExpert, x: np.ndarray, sessions: list) -> np.ndarray:
+    """[sessions, LENGTH] Whisper evidence, each utterance against the speaker baseline before it."""
+    out = np.zeros((len(sessions), LENGTH))
+    for s, idx in enumerate(sessions):
+        base = expert.new_baseline()
+        for k, i in enumerate(idx):
+            out[s, k] = expert.evidence(x[i], base)[0]
+            base.update(x[i])
+    return out
+
+
 def summary(evidence: np.ndarray, letters: np.ndarray) -> dict[str, float]:
     ev, lt = evidence.ravel(), letters.ravel()
     pos, neg = np.isin(lt, list(POSITIVE)), np.isin(lt, list(NEGATIVE))
@@ -82,6 +98,11 @@ def summary(evidence: np.ndarray, letters: np.ndarray) -> dict[str, float]:
             "sign_hits": float(hits.mean())}
 
 
+def print_row(name: str, row: dict[str, float]) -> None:
+    print(f"| {name} | {row['neutral_mean']:+.2f} | {row['happy_mean']:+.2f} | "
+          f"{row['negative_mean']:+.2f} | {row['auc']:.3f} | {row['sign_hits']:.2f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -90,6 +111,10 @@ def main() -> None:
     valid = load_emodb(args.data, LIVE)["valid"]
     backend = load_backend(ASSETS / "default" / "executorch-int8", "auto", threads=1)
     scores = np.asarray(predict(backend, valid), float)
+    whisper_x = emodb_rows(args.data, None, 3, 0)["valid"]
+    if not np.array_equal(whisper_x.valence, valid.labels):  # the same files in the same order
+        raise SystemExit("EmoDB rows of the two feature paths are not aligned")
+    expert = WhisperVoiceExpert.load()
     speakers = np.array([i[:2] for i in valid.ids])
     letters = np.array([i[5] for i in valid.ids])
     rng = np.random.default_rng(0)
@@ -109,8 +134,14 @@ def main() -> None:
             else:
                 row = summary(run_sessions(scores, sessions, weight), drawn)
             out[mix][name] = row
-            print(f"| {name} | {row['neutral_mean']:+.2f} | {row['happy_mean']:+.2f} | "
-                  f"{row['negative_mean']:+.2f} | {row['auc']:.3f} | {row['sign_hits']:.2f} |")
+            print_row(name, row)
+        logmel = run_sessions(scores, sessions, 3.0)
+        whisper = whisper_sessions(expert, whisper_x.x, sessions)
+        both = (logmel + whisper) / 2
+        for name, ev in {"Whisper expert, run-time baseline": whisper,
+                         "mean of log-mel (weight 3) and Whisper, each its own baseline": both}.items():
+            out[mix][name] = row = summary(ev, drawn)
+            print_row(name, row)
     if args.json is not None:
         args.json.write_text(json.dumps(out, indent=2))
 

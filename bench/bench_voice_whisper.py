@@ -110,6 +110,10 @@ def main() -> None:
         scores = {"log-mel stats + LR (reference)": baseline(data.audio, data.audio_mask),
                   "default log-mel expert, ET int8 (today)": predict(default, data)}
         scores |= whisper_scores(expert, whisper_sets[name])
+        # the two experts averaged, no weight fitted: does the live path gain by reading both?
+        for variant in ("no per-speaker standardisation", "run-time SpeakerBaseline"):
+            scores[f"mean of log-mel (today) and Whisper, {variant}"] = (
+                scores["default log-mel expert, ET int8 (today)"] + scores[f"Whisper, {variant}"]) / 2
         for model_name, score in scores.items():
             row = valence_metrics(score[keep], clean.valence[keep])
             out["emodb"][f"{name} / {model_name}"] = {"n": int(keep.sum()), **row}
