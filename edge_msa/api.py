@@ -101,6 +101,22 @@ class _QueueSink:
 _DONE = object()
 
 
+MIN_ENROL_SPEECH_S = 0.5  # VAD speech an enrolment needs (the VAD's shortest utterance is 0.25 s)
+
+
+def speech_of(wave: np.ndarray) -> np.ndarray:
+    """The part of an enrolment recording from the first to the last speech the VAD hears: silence
+    would otherwise become the person's calm voice."""
+    from edge_msa.runtime.perception.vad import speech_segments
+
+    segments = speech_segments(wave)
+    heard = sum(s.duration_s for s in segments)
+    if heard < MIN_ENROL_SPEECH_S:
+        raise UserError(f"enrol: the audio holds {heard:.2f} s of speech (at least {MIN_ENROL_SPEECH_S} s "
+                        "needed); record the person saying a sentence in their calm voice")
+    return wave[int(segments[0].start_s * SAMPLE_RATE):int(segments[-1].end_s * SAMPLE_RATE)]
+
+
 class SentimentModel:
     """One bundle, ready to score.
 
@@ -178,8 +194,9 @@ class SentimentModel:
         and/or a calm voice (`audio`, read by the Whisper voice expert where the `whisper` extra is
         installed). Every later call of this model reads the person against it: their resting face
         reads 0, their voice is standardised by their own statistics. Returns the baseline (what
-        events carry under `baseline`). Inputs follow the module's input rules; needs an
-        evidence_fusion bundle (the shipped tiers)."""
+        events carry under `baseline`). The voice is read from the first to the last speech the
+        VAD hears; audio with under 0.5 s of speech is refused. Inputs follow the module's input
+        rules; needs an evidence_fusion bundle (the shipped tiers)."""
         valence = face_valence_of(self._backend.bundle)
         if valence is None:
             raise UserError("enrolment needs an evidence_fusion bundle (the shipped tiers), "
@@ -196,6 +213,8 @@ class SentimentModel:
                 raise UserError("enrol: no face found in the frames")
             _, rows, ok = ring.between(-np.inf, np.inf)
             rows = rows[ok]
+        if wave is not None:
+            wave = speech_of(wave)
         whisper = self.config.calibration.voice == "whisper"
         logmel = self._logmel_voice(wave) if wave is not None else None
         voice = whisper_voice_features(wave) if wave is not None and whisper else None

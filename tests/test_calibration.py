@@ -239,3 +239,22 @@ def test_log_mel_voice_is_read_against_the_person_on_the_shipped_default():
     assert scores[0] == pytest.approx(raw - LOGMEL_VOICE_CENTRE, abs=1e-4)  # against the centre
     assert abs(scores[-1]) < abs(scores[0]) or abs(scores[0]) < 0.05  # then against the person
     assert scores[-1] == pytest.approx(raw - (3 * raw + 3 * LOGMEL_VOICE_CENTRE) / 6, abs=1e-4)
+
+
+def test_api_enrol_hears_only_speech():
+    """Silence or noise is nobody's calm voice: an enrolment without speech (by the VAD) is refused
+    with one clear error; a spoken sentence enrols the voice."""
+    from pathlib import Path
+
+    from edge_msa.api import SentimentModel
+    from edge_msa.errors import UserError
+    from edge_msa.features.media import read_audio
+
+    model = SentimentModel("default/onnx-int8", backend="onnxruntime")
+    noise = np.random.default_rng(0).normal(0, 0.05, 3 * 16000).astype(np.float32)
+    for not_speech in (np.zeros(3 * 16000, np.float32), noise):
+        with pytest.raises(UserError, match="s of speech"):
+            model.enrol(audio=not_speech, sample_rate=16000)
+    clip = sorted((Path(__file__).parent / "data" / "librivox").glob("*.wav"))[0]
+    state = model.enrol(audio=read_audio(clip, 16000), sample_rate=16000)
+    assert state["voice"]["enrolled"] and state["enrolled"]
