@@ -117,27 +117,3 @@ def test_corrupted_or_missing_model_file_is_a_user_error(tmp_path):
 def test_bad_frame_is_a_user_error():
     with pytest.raises(UserError, match="BGR uint8"):
         FaceFeaturizer().process(np.zeros((360, 480), np.float32), 0.0)
-
-
-def test_the_smile_reaches_the_calibrated_face_reading(frames):
-    """The calibrated path reads happy as max(classifier's P_happy, blendshape smile): on the real
-    neutral frames it moves nothing; a smile the classifier missed lifts the reading."""
-    from edge_msa.features.face_expression import EXPRESSIONS
-    from edge_msa.runtime.face_calibration import face_probabilities, frame_evidence, valence_vector
-
-    f = FaceFeaturizer()
-    neutral, happy = run(f, frames["neutral"]), run(f, frames["happy"])
-    h = EXPRESSIONS.index("happy")
-    smile = [FEATURE_NAMES.index("mouthSmileLeft"), FEATURE_NAMES.index("mouthSmileRight")]
-    lifted = face_probabilities(happy, DIM)
-    assert np.allclose(lifted[:, h], np.maximum(happy[:, 55 + h], happy[:, smile].mean(1)))
-    v = valence_vector({"happy": 2.025, "sad": -1.575, "angry": -1.725})
-    assert frame_evidence(lifted, v).mean() > 1.0  # the acted smile reads clearly positive
-    rest = face_probabilities(neutral, DIM)
-    assert np.allclose(frame_evidence(rest, v), frame_evidence(neutral[:, 55:], v), atol=0.05)
-    # the neutral face with the happy frames' mouth corners: the classifier's probabilities unchanged
-    smiling = neutral.copy()
-    smiling[:, smile] = happy[:, smile].mean(0)
-    assert frame_evidence(face_probabilities(smiling, DIM), v).mean() > frame_evidence(rest, v).mean() + 0.5
-    # another layout (no blendshapes in front): the classifier's probabilities as they are
-    assert np.array_equal(face_probabilities(happy[:, 52:], 10), happy[:, 55:].astype(np.float64))

@@ -22,7 +22,7 @@ import numpy as np
 from edge_msa.errors import UserError
 from edge_msa.features.spec import FeatureSpec
 from edge_msa.runtime.events import SCALE_MAX
-from edge_msa.runtime.face_calibration import face_probabilities, frame_evidence, valence_vector
+from edge_msa.runtime.face_calibration import expression_slice, frame_evidence, valence_vector
 from edge_msa.runtime.fusion_rule import PRIOR_STD, Reading, error_from_uncertainty, fuse
 from edge_msa.runtime.running_baseline import RunningBaseline
 
@@ -125,7 +125,7 @@ def enrolled_baselines(face_valence: dict[str, float], vision_dim: int, face_row
     evidence of their calm voice, and (with the Whisper voice expert) its pooled features."""
     baselines = PersonBaselines(running=False, enrolled=True, whisper_voice=whisper_voice)
     if face_rows is not None and len(face_rows):
-        values = frame_evidence(face_probabilities(face_rows, vision_dim), valence_vector(face_valence))
+        values = frame_evidence(face_rows[:, expression_slice(vision_dim)], valence_vector(face_valence))
         baselines.face.enrol(values)
     if logmel_voice is not None:
         baselines.logmel_voice.enrol(np.array([logmel_voice]))
@@ -151,6 +151,7 @@ class CalibratedFusion:
                  baselines: PersonBaselines | None = None, voice_expert=None) -> None:
         self.predict, self.spec, self.scale = predict, spec, scale
         self.valence = valence_vector(face_valence)
+        self.expr = expression_slice(spec.vision.dim)
         self.baselines = baselines or PersonBaselines()
         self.voice_expert = None
         self.voice_expert_tried = voice_expert is not None
@@ -224,7 +225,7 @@ class CalibratedFusion:
               enrolling: bool) -> Reading:
         b = self.baselines
         times, rows = frames
-        values = frame_evidence(face_probabilities(rows, self.spec.vision.dim), self.valence)
+        values = frame_evidence(rows[:, self.expr], self.valence)
         evidence = float(values.mean()) - b.face.offset() if values.size else 0.0
         # after scoring, as for the voice: a window is not part of its own reference (a clip that is
         # all smile would otherwise subtract part of its own smile)

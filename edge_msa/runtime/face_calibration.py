@@ -13,13 +13,6 @@ fitted to any clip:
    clear smile (happy 0.9, neutral 0.05) keeps most of its valence. No labelled faces and no
    published FER2013 confusion matrix with numbers were reachable here, so this is a rule, not a
    fit: the manifest's valence table is used as it is, relative to neutral.
-   The smile, read twice. FER2013's classifier sees a 48x48 grey crop and gives a clear smile
-   little more than neutral (issue 27's happy clip: face +0.13). The blendshape model reads the
-   same face's mesh, and its mouthSmileLeft/Right scores are ARKit's lip-corner puller, FACS
-   action unit 12, the defining movement of a happy face (Ekman & Friesen, FACS, 1978). So the
-   happy probability the rule reads is max(P_happy, mean mouthSmile): a second detector of one
-   expression, no constant added. A resting mouth scores low on it (0.15 on a speaking neutral
-   face, `../shared/models/README.md`), below a resting P_neutral, so it moves nothing there.
 2. Baseline (`runtime/running_baseline.py`). A person's resting face is not their sentiment: the
    median of their face evidence over the last 600 face frames, shrunk toward the prior (0, or the
    enrolled value) with the weight of 50 frames, is subtracted. Early in a run the baseline is small,
@@ -32,27 +25,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge_msa.features.face import DIM as FACE_DIM
 from edge_msa.features.face_expression import EXPRESSIONS
-from edge_msa.features.face_landmarks import BLENDSHAPE_NAMES
 
-NEUTRAL, HAPPY = EXPRESSIONS.index("neutral"), EXPRESSIONS.index("happy")
-SMILE = [BLENDSHAPE_NAMES.index("mouthSmileLeft"), BLENDSHAPE_NAMES.index("mouthSmileRight")]
+NEUTRAL = EXPRESSIONS.index("neutral")
 
 
 def expression_slice(vision_dim: int) -> slice:
     """The expression probabilities' channels of the live vision features (the last 7)."""
     return slice(vision_dim - len(EXPRESSIONS), vision_dim)
-
-
-def face_probabilities(rows: np.ndarray, vision_dim: int) -> np.ndarray:
-    """[N, vision_dim] live vision rows -> [N, 7] expression probabilities the rule reads: the
-    classifier's, with happy raised to the blendshape smile where the rows carry blendshapes."""
-    rows = np.asarray(rows, np.float64)
-    probs = rows[:, expression_slice(vision_dim)].copy()
-    if vision_dim == FACE_DIM:  # the live layout: blendshapes first (features/face.py)
-        probs[:, HAPPY] = np.maximum(probs[:, HAPPY], rows[:, SMILE].mean(axis=1))
-    return probs
 
 
 def valence_vector(valence: dict[str, float]) -> np.ndarray:
