@@ -110,3 +110,19 @@ def test_native_notes_are_held_back_and_replayed_when_the_load_fails(capfd):
         raise RuntimeError("load failed")
     os.write(2, b"ours\n")
     assert capfd.readouterr().err == "[method.cpp:822] Missing operator\nours\n"
+
+
+@needs_clip
+def test_an_enrolment_the_stream_never_finished_is_said(tmp_path):
+    """`--enrol 100` on a 2 s clip sets no baseline: the run says so in one note (and in --json),
+    and the events say the person is not enrolled."""
+    summary, jsonl = tmp_path / "summary.json", tmp_path / "events.jsonl"
+    args = ["--fast", "--console", "off", "--enrol", "100", "--json", str(summary), "--jsonl", str(jsonl)]
+    done = subprocess.run([sys.executable, "-m", "edge_msa", "run", "--video", str(CLIP), *args],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "note: enrolment (100 s) set no baseline" in " ".join((done.stdout + done.stderr).split())
+    notes = json.loads(summary.read_text())["notes"]
+    assert len(notes) == 1 and "set no baseline" in notes[0]
+    events = read_jsonl(jsonl)
+    assert events and not any(e.baseline["enrolled"] for e in events)

@@ -61,6 +61,8 @@ def _print_summary(summary, console) -> None:
         console.print(f"dropped (queues full): {dropped}")
     for error in summary.errors:
         console.print(f"error: {error}", markup=False)
+    for note in summary.notes:
+        console.print(f"note: {note}", markup=False)
 
 
 def _write_json(path: Path | None, summary) -> None:

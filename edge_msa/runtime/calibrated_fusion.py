@@ -70,8 +70,11 @@ class PersonBaselines:
         return not self.enrolled and end <= self.enrol_until_s
 
     def finish_enrolment(self) -> None:
-        """Set the baselines from what the enrolment seconds showed (once)."""
+        """Set the baselines from what the enrolment seconds showed (once). Seconds that showed
+        nothing (no face, no utterance ended in them) enrol nothing: `enrolled` stays False."""
         if self.enrolled:
+            return
+        if not (self._enrol_face or self._enrol_voice or self._enrol_logmel):
             return
         if self._enrol_face:
             self.face.enrol(np.concatenate(self._enrol_face))

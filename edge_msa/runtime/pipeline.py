@@ -53,6 +53,7 @@ class RunSummary:
     dropped: dict[str, int]
     errors: list[str] = field(default_factory=list)
     fast: bool = False  # files processed as fast as possible (else paced / live)
+    notes: list[str] = field(default_factory=list)  # what the user asked for and did not happen
 
     @property
     def rtf(self) -> float | None:
@@ -62,7 +63,7 @@ class RunSummary:
     def to_dict(self) -> dict:
         return {"fast": self.fast, "events": self.events, "media_s": self.media_s, "wall_s": self.wall_s,
                 "rtf": self.rtf, "labels": self.labels, "stages": self.stages, "health": self.health,
-                "dropped": self.dropped, "errors": self.errors}
+                "dropped": self.dropped, "errors": self.errors, "notes": self.notes}
 
 
 @dataclass
@@ -295,4 +296,18 @@ class Pipeline:
     def _summary(self, wall: float) -> RunSummary:
         dropped = {r.key: r.queue.dropped for r in self.runners}
         return RunSummary(self.events, self._media_span(), wall, dict(self.labels), self.stats.summary(),
-                          self.health.snapshot(), dropped, list(self.errors), self.fast)
+                          self.health.snapshot(), dropped, list(self.errors), self.fast, self._enrol_notes())
+
+    def _enrol_notes(self) -> list[str]:
+        """Why an enrolment asked for (`calibration.enrol_s`) set no baseline, if it did not."""
+        asked = self.config.calibration.enrol_s
+        if asked <= 0:
+            return []
+        calibrated = self.scheduler.calibrated
+        if calibrated is None:
+            return [f"enrolment ({asked:g} s) had no effect: it needs the calibrated fusion of an "
+                    "evidence_fusion bundle (the shipped tiers, calibration.fusion: calibrated)"]
+        if not calibrated.baselines.enrolled:
+            return [f"enrolment ({asked:g} s) set no baseline: no face or utterance ended within the first "
+                    f"{asked:g} s with an event after them (the stream covered {self._media_span():.1f} s)"]
+        return []
