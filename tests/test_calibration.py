@@ -166,6 +166,8 @@ def test_single_utterance_has_no_running_baseline_and_fusion_stays_between_exper
     text, face = ev.get("text"), ev.get("face", ev.get("vision"))
     assert text > 1.0 > 0 > face
     assert face < event.score < text  # disagreement lands between the experts
+    # the stage table splits the calibrated path: model calls, then the calibration around them
+    assert event.latency_ms["backend_ms"] > 0 and event.latency_ms["evidence_ms"] > 0
 
 
 def test_api_enrol_reads_the_resting_face_as_neutral_afterwards():
