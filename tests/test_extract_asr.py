@@ -76,9 +76,23 @@ def test_whisper_extraction_transcribes_librivox_and_caches_per_engine(tmp_path,
     assert code == 0 and "1 of 1 files from the cache" in printed
 
 
+def test_the_live_config_file_sets_the_engine_and_the_cache_key(tmp_path, capsys):
+    """`--config FILE` (what `run --config` takes): its asr section picks the recogniser, and its face
+    and asr settings are part of the cache key, so a cache from other settings is not reused."""
+    config = tmp_path / "live.yaml"
+    config.write_text("asr: {engine: pocketsphinx}\nface: {still_diff: 0}\n")
+    data, cache = manifest(tmp_path), tmp_path / "cache"
+    code, printed, err = extract(capsys, data, "--out", tmp_path / "a", "--config", config, "--cache", cache)
+    assert code == 0 and "text: asr-pocketsphinx 1" in printed, err
+    job = FileJob(str(CLIPS / f"{KEY}.wav"), [(0.0, None)], [None], asr="pocketsphinx")
+    with_config = FileJob(job.path, [(0.0, None)], [None], asr="pocketsphinx", config=str(config))
+    assert file_key(job) != file_key(with_config)  # still_diff differs from the default's
+
+
 @pytest.mark.parametrize("options, message", [
     (["--asr", "google"], "unknown ASR engine 'google'; expected one of auto, whisper, pocketsphinx, none"),
     (["--asr", "whisper", "--no-asr"], "--no-asr contradicts --asr whisper"),
+    (["--config", "no-such-config.yaml"], "no such pipeline config"),
 ])
 def test_a_bad_asr_choice_is_one_line(tmp_path, capsys, options, message):
     code, _, err = extract(capsys, manifest(tmp_path), "--out", tmp_path / "ds", *options)

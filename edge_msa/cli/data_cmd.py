@@ -68,17 +68,23 @@ def extract(
                                                "$XDG_CACHE_HOME/edge-msa/media).")] = None,
     asr: Annotated[str | None, typer.Option("--asr", help=ASR_HELP)] = None,
     no_asr: Annotated[bool, typer.Option("--no-asr", help="Same as --asr none.")] = False,
+    config: Annotated[Path | None, typer.Option("--config", help="The pipeline config you run live with "
+                                                "(file or name, as `run --config`): its face and asr "
+                                                "settings apply here too.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace OUT if it is not empty.")] = False,
 ) -> None:
     """Extract live features (voice, face, transcript) of labelled recordings into a dataset."""
     from edge_msa.data.media_sources import read_corpus, read_manifest
+    from edge_msa.runtime.config import find_config, load_config
     from edge_msa.workflows.extract_media import asr_engine
     from edge_msa.workflows.jobs import check_engine
 
     check_engine(engine, workers)
     if no_asr and asr not in (None, "none"):
         raise UserError(f"--no-asr contradicts --asr {asr}: give one of them")
-    recogniser = asr_engine(False if no_asr else True if asr is None else asr)  # checked before any work
+    config_path = str(find_config(config)) if config is not None else None
+    load_config(config_path)  # a bad file is one line before any work
+    recogniser = asr_engine(False if no_asr else True if asr is None else asr, config_path)
     if not source.exists():
         raise UserError(f"no such manifest or corpus folder: {source}")
     if corpus is None and source.is_dir():
@@ -86,14 +92,15 @@ def extract(
     clips = read_corpus(corpus, source) if corpus is not None else read_manifest(source)
     # the listed recordings are inputs too: --out never holds one, not even with --force
     check_outputs({}, folders={"--out": out}, force=force,
-                  inputs={"SOURCE": source, "--cache": cache, "listed media": [c.path for c in clips]})
+                  inputs={"SOURCE": source, "--cache": cache, "--config": config_path,
+                          "listed media": [c.path for c in clips]})
     cache = usable_cache(cache)
 
     from edge_msa.data.media_dataset import REPORT
     from edge_msa.workflows.extract_dataset import extract_dataset
 
     meta = extract_dataset(clips, out, source=f"{corpus or 'manifest'}:{source}", cache_dir=cache,
-                           workers=workers, engine=engine, asr=recogniser)
+                           workers=workers, engine=engine, asr=recogniser, config=config_path)
     splits = ", ".join(f"{s} {n}" for s, n in sorted(meta["splits"].items()))
     texts = ", ".join(f"{s} {n}" for s, n in sorted(meta["text_sources"].items()))
     typer.echo(f"wrote {out}: {meta['rows']} rows ({splits}; text: {texts}; labels: {meta['labels']}, "

@@ -32,11 +32,13 @@ from edge_msa.workflows.extract_media import FileJob, extract_job
 from edge_msa.workflows.jobs import run_files
 
 
-def jobs_of(clips: list[Clip], cache_dir: str | Path | None, asr: bool | str = True) -> list[FileJob]:
+def jobs_of(clips: list[Clip], cache_dir: str | Path | None, asr: bool | str = True,
+            config: str | None = None) -> list[FileJob]:
     """One job per media file, holding all of its segments (its video is decoded once)."""
     by_path: dict[str, FileJob] = {}
     for c in clips:
-        job = by_path.setdefault(c.path, FileJob(c.path, [], [], str(cache_dir) if cache_dir else None, asr))
+        job = by_path.setdefault(c.path, FileJob(c.path, [], [], str(cache_dir) if cache_dir else None, asr,
+                                                 config))
         job.segments.append(c.segment)
         job.texts.append(c.text)
     return list(by_path.values())
@@ -44,13 +46,13 @@ def jobs_of(clips: list[Clip], cache_dir: str | Path | None, asr: bool | str = T
 
 def extract_dataset(clips: list[Clip], out: str | Path, *, source: str, cache_dir: str | Path | None,
                     workers: int = 1, engine: str = "local", asr: bool | str = True,
-                    progress: bool = True) -> dict:
+                    config: str | None = None, progress: bool = True) -> dict:
     """Extract every clip, write the dataset folder `out`; returns dataset.json's content."""
     clips, repeats = duplicate_rows(clips)
     clips, split_by = assign_splits(clips)
     named = sorted({c.scale for c in clips} - {""})
     values, scale, label_kind = label_values([c.label for c in clips], named[0] if named else None)
-    jobs = run_files(extract_job, jobs_of(clips, cache_dir, asr), workers=workers, engine=engine,
+    jobs = run_files(extract_job, jobs_of(clips, cache_dir, asr, config), workers=workers, engine=engine,
                      what="extracting", progress=progress)
     results = {}
     for job in jobs:

@@ -78,26 +78,36 @@ class FileJob:
     # named (auto, whisper, pocketsphinx); False or "none": the row's text is absent. Resolved on
     # creation to the engine that runs: "whisper", "pocketsphinx" or "none" (`asr_engine`).
     asr: bool | str = True
+    config: str | None = None  # the runtime config file whose face and asr sections apply (None: defaults)
     results: list[SegmentResult] = field(default_factory=list)
     error: str = ""  # the whole file is bad
     cached: bool = False
     media_s: float = 0.0  # seconds of media decoded
 
     def __post_init__(self) -> None:
-        self.asr = asr_engine(self.asr)
+        self.asr = asr_engine(self.asr, self.config)
 
 
 @cache
-def asr_engine(asr: bool | str = True) -> str:
+def runtime_config(path: str | None = None):
+    """The runtime config extraction follows (a file `edge-msa run --config` takes; None: defaults),
+    read once per process."""
+    from edge_msa.runtime.config import load_config
+
+    return load_config(path)
+
+
+@cache
+def asr_engine(asr: bool | str = True, config_path: str | None = None) -> str:
     """The recogniser that extraction runs for `FileJob.asr` ("whisper", "pocketsphinx" or "none"): the
     runtime config's `asr.engine` (True), or the one named; `auto` as live (`choose_engine`). Raises
     UserError for an unknown name, a missing Whisper model folder or faster-whisper not installed."""
-    from edge_msa.runtime.config import AsrConfig, RuntimeConfig
+    from edge_msa.runtime.config import AsrConfig
     from edge_msa.runtime.perception.asr import choose_engine, engine_factory
 
     if asr is False:
         return NONE
-    config = RuntimeConfig().asr
+    config = runtime_config(config_path).asr
     name = config.engine if asr is True else asr
     names = get_args(AsrConfig.model_fields["engine"].annotation)
     if name not in names:
@@ -133,7 +143,7 @@ def _code_key() -> str:
 
 
 @cache
-def _asr_key(engine: str) -> str:
+def _asr_key(engine: str, config_path: str | None) -> str:
     """What recognised transcripts depend on beyond `_code_key` (which holds pocketsphinx's settings in
     config.py): the engine, and for Whisper its model folder, its decoding code and CTranslate2's version."""
     if engine != "whisper":
@@ -142,9 +152,7 @@ def _asr_key(engine: str) -> str:
 
     import edge_msa.features.whisper as whisper_features
     import edge_msa.runtime.perception.whisper_asr as whisper_asr
-    from edge_msa.runtime.config import RuntimeConfig
-
-    model = RuntimeConfig().asr.model
+    model = runtime_config(config_path).asr.model
     folder = Path(model).expanduser().resolve() if model else f"packaged {whisper_features.PACKAGED_SHA256}"
     h = hashlib.sha256(f"{engine}:{folder}:{version('ctranslate2')}".encode())
     for source in (whisper_features.__file__, whisper_asr.__file__):
@@ -155,7 +163,9 @@ def _asr_key(engine: str) -> str:
 def file_key(job: FileJob) -> str:
     """sha256 of the file's bytes, its segments and transcripts, the extractor's code, and the recogniser."""
     h = hashlib.sha256(_code_key().encode())
-    h.update(json.dumps([job.segments, job.texts, _asr_key(job.asr)]).encode())
+    config = runtime_config(job.config)
+    settings = {"face": config.face.model_dump(mode="json"), "asr": config.asr.model_dump(mode="json")}
+    h.update(json.dumps([job.segments, job.texts, _asr_key(job.asr, job.config), settings]).encode())
     with open(job.path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
@@ -163,24 +173,22 @@ def file_key(job: FileJob) -> str:
 
 
 @cache
-def _face():
+def _face(config_path: str | None = None):
     """The face model with the runtime config's settings (threads, reuse of a still face's features)."""
     from edge_msa.features.face import FaceFeaturizer
-    from edge_msa.runtime.config import RuntimeConfig
 
-    face = RuntimeConfig().face
+    face = runtime_config(config_path).face
     return FaceFeaturizer(num_threads=face.threads, still_diff=face.still_diff, max_reuse_s=face.max_reuse_s)
 
 
 @cache
-def _asr(engine: str) -> ASREngine:
+def _asr(engine: str, config_path: str | None = None) -> ASREngine:
     """This process's recogniser, built once (a worker process loads its own Whisper model), with the
     runtime config's model, threads and pocketsphinx options. A model that fails to load makes the
     file bad with the reason, instead of every row silently losing its text."""
-    from edge_msa.runtime.config import RuntimeConfig
     from edge_msa.runtime.perception.asr import ASRError, engine_factory
 
-    a = RuntimeConfig().asr
+    a = runtime_config(config_path).asr
     try:
         return engine_factory(engine, a.model, a.threads, **a.options)()
     except ASRError as e:
@@ -228,7 +236,7 @@ def _extract(job: FileJob) -> None:
     spans = [(start, file_end if end is None else end) for start, end in job.segments]
     problems = [media.span_problem(start, end, t0, file_end) for start, end in spans]
     usable = [end for (_, end), problem in zip(spans, problems, strict=True) if not problem]
-    vision = _face_track(job.path, max(usable)) if info.has_video and usable else None
+    vision = _face_track(job.path, max(usable), job.config) if info.has_video and usable else None
     for (start, end), given, problem in zip(spans, job.texts, problems, strict=True):
         result = SegmentResult(start, end, error=problem)
         job.results.append(result)
@@ -256,13 +264,14 @@ def _extract(job: FileJob) -> None:
             result.text, result.text_source = given, GIVEN
         else:
             result.text, result.text_source = ("", NONE) if job.asr == NONE else \
-                (_transcribe(pcm, job.asr), f"asr-{job.asr}")
+                (_transcribe(pcm, job.asr, job.config), f"asr-{job.asr}")
 
 
-def _face_track(path: str, until_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _face_track(path: str, until_s: float,
+                config_path: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(times, face features, present) of the frames on the vision grid up to `until_s`, the face
     tracked from the first frame, as the runtime's vision thread does."""
-    face = _face()
+    face = _face(config_path)
     face.reset()
     rate, dim = LIVE.vision.rate_hz, LIVE.vision.dim
     times, rows, present = [], [], []
@@ -280,10 +289,10 @@ def _face_track(path: str, until_s: float) -> tuple[np.ndarray, np.ndarray, np.n
     return np.array(times, np.float64), np.array(rows, np.float32).reshape(-1, dim), np.array(present, bool)
 
 
-def _transcribe(pcm: np.ndarray, engine: str) -> str:
+def _transcribe(pcm: np.ndarray, engine: str, config_path: str | None = None) -> str:
     from edge_msa.runtime.perception.asr import ASRError, transcribe
 
-    asr = _asr(engine)
+    asr = _asr(engine, config_path)
     try:
         return transcribe(pcm, SAMPLE_RATE, asr)
     except ASRError:
