@@ -61,14 +61,15 @@ def session_draws(letters: np.ndarray, speakers: np.ndarray, mix: str, rng: np.r
     return out
 
 
-def run_sessions(scores: np.ndarray, sessions: list, weight: float | None) -> np.ndarray:
+def run_sessions(scores: np.ndarray, sessions: list, weight: float | None,
+                 prior: float = LOGMEL_VOICE_CENTRE) -> np.ndarray:
     """[sessions, LENGTH] evidence: each score minus the baseline before it (None: no baseline)."""
     out = np.zeros((len(sessions), LENGTH))
     for s, idx in enumerate(sessions):
         if weight is None:
             out[s] = scores[idx]
             continue
-        base = RunningBaseline(prior_weight=weight, keep=30, reset_after_s=120.0, prior=LOGMEL_VOICE_CENTRE)
+        base = RunningBaseline(prior_weight=weight, keep=30, reset_after_s=120.0, prior=prior)
         for k, i in enumerate(idx):
             out[s, k] = scores[i] - base.offset()
             base.observe(np.array([float(k)]), np.array([scores[i]]))
@@ -98,6 +99,16 @@ def summary(evidence: np.ndarray, letters: np.ndarray) -> dict[str, float]:
             "sign_hits": float(hits.mean())}
 
 
+def narration_features() -> np.ndarray:
+    """Pooled Whisper states of the five LibriVox narration clips (tests/data)."""
+    from edge_msa.features.media import read_audio
+    from edge_msa.features.whisper import SAMPLE_RATE, load_whisper
+    from edge_msa.train.whisper_voice import wave_features
+
+    clips = sorted((Path(__file__).resolve().parents[1] / "tests" / "data" / "librivox").glob("*.wav"))
+    return wave_features(load_whisper(threads=1), [read_audio(f, SAMPLE_RATE) for f in clips])
+
+
 def print_row(name: str, row: dict[str, float]) -> None:
     print(f"| {name} | {row['neutral_mean']:+.2f} | {row['happy_mean']:+.2f} | "
           f"{row['negative_mean']:+.2f} | {row['auc']:.3f} | {row['sign_hits']:.2f} |")
@@ -115,6 +126,9 @@ def main() -> None:
     if not np.array_equal(whisper_x.valence, valid.labels):  # the same files in the same order
         raise SystemExit("EmoDB rows of the two feature paths are not aligned")
     expert = WhisperVoiceExpert.load()
+    whisper_raw = np.array([expert.evidence(x)[0] for x in whisper_x.x])
+    narration_centre = float(np.mean([expert.evidence(x)[0] for x in narration_features()]))
+    print(f"Whisper expert on LibriVox narration, no baseline: mean {narration_centre:+.2f} (its scalar prior)")
     speakers = np.array([i[:2] for i in valid.ids])
     letters = np.array([i[5] for i in valid.ids])
     rng = np.random.default_rng(0)
@@ -138,8 +152,14 @@ def main() -> None:
         logmel = run_sessions(scores, sessions, 3.0)
         whisper = whisper_sessions(expert, whisper_x.x, sessions)
         both = (logmel + whisper) / 2
+        # the Whisper expert read like the log-mel one: its score against the prior (no feature
+        # standardisation), minus a running scalar baseline centred where English narration reads
+        scalar = run_sessions(whisper_raw, sessions, 3.0, prior=narration_centre)
         for name, ev in {"Whisper expert, run-time baseline": whisper,
-                         "mean of log-mel (weight 3) and Whisper, each its own baseline": both}.items():
+                         "mean of log-mel (weight 3) and Whisper, each its own baseline": both,
+                         "Whisper expert, scalar running baseline (weight 3)": scalar,
+                         "mean of log-mel and Whisper, both scalar running baselines": (logmel + scalar) / 2,
+                         }.items():
             out[mix][name] = row = summary(ev, drawn)
             print_row(name, row)
     if args.json is not None:
