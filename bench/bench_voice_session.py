@@ -128,7 +128,7 @@ def main() -> None:
     expert = WhisperVoiceExpert.load()
     whisper_raw = np.array([expert.evidence(x)[0] for x in whisper_x.x])
     narration_centre = float(np.mean([expert.evidence(x)[0] for x in narration_features()]))
-    print(f"Whisper expert on LibriVox narration, no baseline: mean {narration_centre:+.2f} (its scalar prior)")
+    print(f"Whisper expert on LibriVox narration, no baseline: mean {narration_centre:+.2f} (scalar prior)")
     speakers = np.array([i[:2] for i in valid.ids])
     letters = np.array([i[5] for i in valid.ids])
     rng = np.random.default_rng(0)
