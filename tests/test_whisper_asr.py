@@ -84,6 +84,28 @@ def test_bad_model_folder_is_one_line(tmp_path):
         WhisperASR(tmp_path)
 
 
+@needs_whisper
+def test_a_truncated_model_is_refused_before_the_run(tmp_path, capsys):
+    """A user's folder with every file present but a cut model.bin (an interrupted copy): the engine
+    choice loads it, so `run` stops with one line before any source starts, not mid-run."""
+    from edge_msa.cli import main
+    from edge_msa.features.whisper import whisper_model_dir
+
+    packaged = whisper_model_dir(None)
+    for name in ("config.json", "tokenizer.json"):
+        (tmp_path / name).write_bytes((packaged / name).read_bytes())
+    with open(packaged / "model.bin", "rb") as f:
+        (tmp_path / "model.bin").write_bytes(f.read(1 << 20))
+    with pytest.raises(UserError, match="could not load the Whisper model"):
+        engine_factory("whisper", tmp_path)
+    config = tmp_path / "live.yaml"
+    config.write_text(f"asr: {{engine: whisper, model: {tmp_path}}}\n")
+    code = main(["run", "--audio", str(CLIPS / "sense_and_sensibility_01_austen_64kb-0920.wav"), "--fast",
+                 "--console", "off", "--config", str(config)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "could not load the Whisper model" in err[0]
+
+
 def test_engine_choice(monkeypatch):
     assert choose_engine("pocketsphinx") == "pocketsphinx" and choose_engine("none") == "none"
     assert choose_engine("auto", nano=True) == "pocketsphinx"

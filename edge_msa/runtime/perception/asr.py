@@ -107,16 +107,20 @@ def choose_engine(engine: str, model: str | Path | None = None, nano: bool = Fal
 def engine_factory(engine: str, model: str | Path | None = None, threads: int = 1, nano: bool = False,
                    **pocketsphinx_options: str | float | int) -> Callable[[], ASREngine] | None:
     """What builds the chosen engine (None: speech recognition off). A Whisper folder is checked
-    here, so a bad `asr.model` is one UserError before anything starts; the model loads later."""
+    here, so a bad `asr.model` is one UserError before anything starts: a folder the user names is
+    loaded now (a truncated or foreign model.bin would otherwise fail mid-run; the load is cached,
+    so the engine reuses it); the packaged model, pinned by sha256, loads when first used."""
     engine = choose_engine(engine, model, nano)
     if engine == "none":
         return None
     if engine == "pocketsphinx":
         return functools.partial(PocketsphinxASR, **pocketsphinx_options)
-    from edge_msa.features.whisper import whisper_model_dir
-    from edge_msa.runtime.perception.whisper_asr import WhisperASR
+    from edge_msa.features.whisper import load_whisper, whisper_model_dir
+    from edge_msa.runtime.perception.whisper_asr import COMPUTE_TYPE, WhisperASR
 
-    whisper_model_dir(model)
+    folder = whisper_model_dir(model)
+    if model is not None:
+        load_whisper(folder, threads, COMPUTE_TYPE)  # positional, as WhisperASR calls it: one cache entry
     return functools.partial(WhisperASR, model, threads)
 
 
