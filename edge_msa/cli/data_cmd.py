@@ -75,15 +75,15 @@ def extract(
 ) -> None:
     """Extract live features (voice, face, transcript) of labelled recordings into a dataset."""
     from edge_msa.data.media_sources import read_corpus, read_manifest
-    from edge_msa.runtime.config import find_config, load_config
-    from edge_msa.workflows.extract_media import asr_engine
+    from edge_msa.runtime.config import find_config
+    from edge_msa.workflows.extract_media import asr_engine, runtime_config
     from edge_msa.workflows.jobs import check_engine
 
     check_engine(engine, workers)
     if no_asr and asr not in (None, "none"):
         raise UserError(f"--no-asr contradicts --asr {asr}: give one of them")
     config_path = str(find_config(config)) if config is not None else None
-    load_config(config_path)  # a bad file is one line before any work
+    runtime_config(config_path)  # a bad file is one line before any work (read once: cached)
     recogniser = asr_engine(False if no_asr else True if asr is None else asr, config_path)
     if not source.exists():
         raise UserError(f"no such manifest or corpus folder: {source}")

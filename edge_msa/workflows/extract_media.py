@@ -101,7 +101,7 @@ def runtime_config(path: str | None = None):
 def asr_engine(asr: bool | str = True, config_path: str | None = None) -> str:
     """The recogniser that extraction runs for `FileJob.asr` ("whisper", "pocketsphinx" or "none"): the
     runtime config's `asr.engine` (True), or the one named; `auto` as live (`choose_engine`). Raises
-    UserError for an unknown name, a missing Whisper model folder or faster-whisper not installed."""
+    UserError for an unknown name, and where `engine_factory` does (Whisper not installed, a bad folder)."""
     from edge_msa.runtime.config import AsrConfig
     from edge_msa.runtime.perception.asr import choose_engine, engine_factory
 
@@ -113,14 +113,7 @@ def asr_engine(asr: bool | str = True, config_path: str | None = None) -> str:
     if name not in names:
         raise UserError(f"unknown ASR engine {name!r}; expected one of {', '.join(names)}")
     engine = choose_engine(name, config.model)
-    if engine == "whisper":
-        from importlib.util import find_spec
-
-        from edge_msa.features.whisper import INSTALL_HINT
-
-        engine_factory(engine, config.model)  # checks the model folder
-        if find_spec("faster_whisper") is None:
-            raise UserError(f"the Whisper engine needs faster-whisper ({INSTALL_HINT})")
+    engine_factory(engine, config.model, config.threads)  # the runtime's checks (Whisper: install, folder)
     return engine
 
 

@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from edge_msa.errors import first_line
+from edge_msa.errors import UserError, first_line
 from edge_msa.features.audio import SAMPLE_RATE, resample
 
 
@@ -115,10 +115,12 @@ def engine_factory(engine: str, model: str | Path | None = None, threads: int = 
         return None
     if engine == "pocketsphinx":
         return functools.partial(PocketsphinxASR, **pocketsphinx_options)
-    from edge_msa.features.whisper import load_whisper, whisper_model_dir
+    from edge_msa.features.whisper import INSTALL_HINT, load_whisper, whisper_model_dir
     from edge_msa.runtime.perception.whisper_asr import COMPUTE_TYPE, WhisperASR
 
     folder = whisper_model_dir(model)
+    if find_spec("faster_whisper") is None:
+        raise UserError(f"the Whisper engine needs faster-whisper ({INSTALL_HINT})")
     if model is not None:
         load_whisper(folder, threads, COMPUTE_TYPE)  # positional, as WhisperASR calls it: one cache entry
     return functools.partial(WhisperASR, model, threads)
