@@ -66,7 +66,7 @@ from edge_msa.runtime.config import RuntimeConfig, SinkConfig, load_config
 from edge_msa.runtime.events import SentimentEvent
 from edge_msa.runtime.launch import asr_factory, build_pipeline, build_sensors, face_featurizer, open_bundle
 from edge_msa.runtime.pipeline import Pipeline, Sensors
-from edge_msa.runtime.scheduler import FusionScheduler, WindowRequest, only
+from edge_msa.runtime.scheduler import FusionScheduler, WindowRequest
 from edge_msa.runtime.sources.arrays import ArrayAudioSource, as_16k_mono
 from edge_msa.runtime.windows import TimedRing, fill_window, next_sample_time
 
@@ -171,6 +171,9 @@ class SentimentModel:
         `text`, the words are recognised from `audio` (when the config's speech recognition is on).
         Each input follows the module's input rules; an utterance is at most 600 s."""
         text = checked_text(text) if text is not None else None
+        if self.config.calibration.fusion != "calibrated":
+            raise UserError("enrolment sets the calibrated path's baselines; this model's config "
+                            "has calibration.fusion: graph, which reads none")
         fps = checked_number("fps", fps, 0.0, MAX_FPS)
         frames = checked_frames(frames, fps)
         wave = as_16k_mono(audio, sample_rate, max_s=MAX_UTTERANCE_S) if audio is not None else None
@@ -201,6 +204,9 @@ class SentimentModel:
         if valence is None:
             raise UserError("enrolment needs an evidence_fusion bundle (the shipped tiers), "
                             f"not {self.bundle_path}")
+        if self.config.calibration.fusion != "calibrated":
+            raise UserError("enrolment sets the calibrated path's baselines; this model's config "
+                            "has calibration.fusion: graph, which reads none")
         fps = checked_number("fps", fps, 0.0, MAX_FPS)
         frames = checked_frames(frames, fps)
         wave = as_16k_mono(audio, sample_rate, max_s=MAX_UTTERANCE_S) if audio is not None else None
@@ -226,9 +232,9 @@ class SentimentModel:
         end = max(len(wave) / SAMPLE_RATE, 1e-3)
         request = WindowRequest("utterance", 0.0, end, self._voice_window(wave, end), transcript="",
                                 text_reason="enrolment")
-        inputs, _, _ = self._scheduler(TimedRing(1, self.spec.vision.dim), "").assemble(request)
-        score, _ = self._backend.predict(only(inputs, "audio"))
-        return float(np.asarray(score).reshape(-1)[0])
+        scheduler = self._scheduler(TimedRing(1, self.spec.vision.dim), "")
+        inputs, _, _ = scheduler.assemble(request)
+        return scheduler.calibrated.expert(inputs, "audio")[0]
 
     def _scheduler(self, ring: TimedRing, vision_reason: str) -> FusionScheduler:
         return FusionScheduler(self._backend, self.spec, ring, self.scale, self.config.scheduler.evidence,

@@ -33,18 +33,68 @@ def _inputs(model, n=3, seed=1):
     return text, tm, audio, am, vision, vm
 
 
-def test_fused_score_is_the_sum_of_present_evidence(model):
+def test_the_summed_graph_adds_present_evidence():
+    m = create_model("evidence_fusion-test", fusion="sum").eval()
+    inputs = _inputs(m)
+    ev, flags = m.evidence(*inputs)
+    score, uncertainty = m(*inputs)
+    assert torch.allclose(score, ev.sum(-1).clamp(-3, 3), atol=1e-5) and bool((flags == 1).all())
+    text, tm, audio, am, vision, vm = inputs
+    only_voice, _ = m(text, torch.zeros_like(tm), audio, am, vision, torch.zeros_like(vm))
+    assert torch.allclose(only_voice, ev[:, 1].clamp(-3, 3), atol=1e-5)
+    absent = [torch.zeros_like(x) for x in (tm, am, vm)]
+    none, unsure = m(text, absent[0], audio, absent[1], vision, absent[2])
+    assert torch.allclose(none, torch.zeros(3)) and torch.allclose(unsure, torch.full((3,), PRIOR_STD))
+    assert bool((uncertainty < unsure).all())  # more evidence, less uncertainty
+
+
+def test_bounded_fusion_in_the_graph_is_the_runtimes_rule():
+    """The exported graph's score is the runtime's `fusion_rule.fuse` of the same evidence (errors
+    as precisions, confidence 1), for every set of present experts and strong evidence too."""
+    from edge_msa.models.families.evidence_fusion import bounded_fusion
+    from edge_msa.runtime.fusion_rule import Reading, fuse
+
+    g = torch.Generator().manual_seed(3)
+    evidence = (torch.rand(64, 3, generator=g) - 0.5) * 6.0  # -3 .. 3
+    flags = (torch.rand(64, 3, generator=g) > 0.4).float()
+    errors = torch.tensor([0.8, 1.1, 1.5])
+    score, uncertainty = bounded_fusion(evidence, flags / errors ** 2)
+    for b in range(64):
+        readings = {m: Reading(float(evidence[b, i]), float(errors[i]))
+                    for i, m in enumerate(("text", "audio", "vision")) if flags[b, i]}
+        expected = fuse(readings)
+        assert (float(score[b]), float(uncertainty[b])) == pytest.approx(expected, abs=1e-5)
+
+
+def test_the_bounded_graph_fuses_its_own_experts(model):
     inputs = _inputs(model)
     ev, flags = model.evidence(*inputs)
     score, uncertainty = model(*inputs)
-    assert torch.allclose(score, ev.sum(-1).clamp(-3, 3), atol=1e-5) and bool((flags == 1).all())
+    assert model.fusion == "bounded" and bool((flags == 1).all())
+    from edge_msa.models.families.evidence_fusion import bounded_fusion
+
+    expected = bounded_fusion(ev, flags / model.expert_error ** 2)
+    assert torch.allclose(score, expected[0], atol=1e-6)
+    assert torch.allclose(uncertainty, expected[1], atol=1e-6)
     text, tm, audio, am, vision, vm = inputs
-    only_voice, _ = model(text, torch.zeros_like(tm), audio, am, vision, torch.zeros_like(vm))
-    assert torch.allclose(only_voice, ev[:, 1].clamp(-3, 3), atol=1e-5)
-    absent = [torch.zeros_like(m) for m in (tm, am, vm)]
+    absent = [torch.zeros_like(x) for x in (tm, am, vm)]
     none, unsure = model(text, absent[0], audio, absent[1], vision, absent[2])
     assert torch.allclose(none, torch.zeros(3)) and torch.allclose(unsure, torch.full((3,), PRIOR_STD))
-    assert bool((uncertainty < unsure).all())  # more evidence, less uncertainty
+    with pytest.raises(UserError, match="fusion"):
+        create_model("evidence_fusion-test", fusion="mean")
+
+
+def test_weights_from_before_the_bounded_graph_load_as_the_summed_graph(model):
+    state = {k: v for k, v in model.state_dict().items() if k != "voice_centre"}
+    old = create_model("evidence_fusion-test").eval()
+    old.load_state_dict(state)
+    assert old.fusion == "sum" and old.config["fusion"] == "sum"
+    inputs = _inputs(old)
+    ev, _ = old.evidence(*inputs)
+    assert torch.allclose(old(*inputs)[0], ev.sum(-1).clamp(-3, 3), atol=1e-5)
+    fresh = create_model("evidence_fusion-test").eval()
+    fresh.load_state_dict(model.state_dict())
+    assert fresh.fusion == "bounded"
 
 
 def test_batch_of_one_equals_batched_and_exports_with_dynamic_lengths(model):
@@ -60,13 +110,25 @@ def test_batch_of_one_equals_batched_and_exports_with_dynamic_lengths(model):
 
 
 def test_face_evidence_follows_the_valence_table():
+    """The summed graph reads valence x probability; the bounded graph reads each expression by how
+    much it beats neutral, as the runtime does (`face_calibration.frame_evidence`)."""
+    from edge_msa.runtime.face_calibration import frame_evidence, valence_vector
+
     table = {"happy": 2.0, "angry": -1.5}
-    m = create_model("evidence_fusion-test", face_valence=table).eval()
     vision = torch.zeros(1, 4, LIVE.vision.dim)
     vision[..., FEATURE_NAMES.index("expression_happy")] = 0.5
     vision[..., FEATURE_NAMES.index("expression_angry")] = 0.25
-    ev, _ = m.evidence(*_inputs(m, 1)[:4], vision, torch.ones(1, 4))
+    vision[..., FEATURE_NAMES.index("expression_neutral")] = 0.2
+    vision[..., :52] = 0.7  # blendshapes: no weight in the table
+    summed = create_model("evidence_fusion-test", face_valence=table, fusion="sum").eval()
+    ev, _ = summed.evidence(*_inputs(summed, 1)[:4], vision, torch.ones(1, 4))
     assert ev[0, 2].item() == pytest.approx(0.5 * 2.0 - 0.25 * 1.5)
+    bounded = create_model("evidence_fusion-test", face_valence=table).eval()
+    ev, _ = bounded.evidence(*_inputs(bounded, 1)[:4], vision, torch.ones(1, 4))
+    assert ev[0, 2].item() == pytest.approx(0.3 * 2.0 - 0.05 * 1.5)
+    probs = vision[0, :, -7:].numpy()
+    runtime = frame_evidence(probs, valence_vector(table))
+    assert ev[0, 2].item() == pytest.approx(float(runtime.mean()), abs=1e-6)
     with pytest.raises(UserError, match="unknown expression 'joy'"):
         create_model("evidence_fusion-test", face_valence={"joy": 1.0})
 
@@ -129,3 +191,35 @@ def test_telephone_band_and_speed_change():
     freqs = np.fft.rfftfreq(len(phone), 1 / SAMPLE_RATE)
     assert spectrum[freqs > PHONE_HIGH_HZ + 200].max() < 0.01 * spectrum[np.abs(freqs - 1000) < 5].max()
     assert len(change_speed(wave, 1.1)) == pytest.approx(SAMPLE_RATE / 1.1, rel=0.01)
+
+
+def test_the_fit_centres_the_voice_on_english_narration(tmp_path, model):
+    """The bounded graph's voice reads calm English narration (the LibriVox test clips) at 0 on
+    average; with no narration under the data folder the centre is 0 and the report says so."""
+    import shutil
+    from pathlib import Path
+
+    from edge_msa.train.experts import NARRATION, centre_voice
+
+    clips = tmp_path / NARRATION
+    clips.mkdir(parents=True)
+    for wav in sorted((Path(__file__).parent / "data" / "librivox").glob("*.wav")):
+        shutil.copy(wav, clips / wav.name)
+    report = centre_voice(model, tmp_path, None)
+    assert report["from"] == f"{NARRATION} (5 clips)" and report["value"] != 0.0
+    assert float(model.voice_centre) == pytest.approx(report["value"])
+    assert centre_voice(model, tmp_path / "elsewhere", None) == {"value": 0.0, "from": None}
+    assert centre_voice(model, tmp_path, -0.5) == {"value": -0.5, "from": "recipe"}
+    centre_voice(model, tmp_path, None)
+    from edge_msa.features.audio import SAMPLE_RATE, AudioFeaturizer
+    from edge_msa.features.media import read_audio
+
+    t = model.spec.audio.max_len
+    voices = []
+    for wav in sorted(clips.glob("*.wav")):
+        frames = torch.from_numpy(AudioFeaturizer().offline(read_audio(wav, SAMPLE_RATE))[:t])
+        audio, mask = torch.zeros(1, t, model.spec.audio.dim), torch.zeros(1, t)
+        audio[0, : len(frames)], mask[0, : len(frames)] = frames, 1.0
+        text, tm, _, _, vision, vm = model.example_inputs(1)
+        voices.append(model.evidence(text, tm * 0, audio, mask, vision, vm * 0)[0][0, 1].item())
+    assert np.mean(voices) == pytest.approx(0.0, abs=1e-5)

@@ -208,5 +208,19 @@ def inputs_markdown(manifest: Manifest) -> str:
              "the model's uncertainty about the score (higher = less sure) |")
           for t in manifest.outputs),
         "",
+        *_fusion_note(manifest),
     ]
     return "\n".join(lines)
+
+
+def _fusion_note(manifest) -> list[str]:
+    """What an evidence_fusion graph's score is: an app reading it should know it is stateless."""
+    if manifest.family != "evidence_fusion":
+        return []
+    if manifest.overrides.get("fusion", "sum") == "sum":
+        return ["`score` is the experts' evidence added and clipped to the scale (the summed graph).", ""]
+    return ["`score` is the calibrated fusion for a person with no history: the voice read against "
+            "calm English narration, the face relative to neutral, the experts fused by reliability "
+            "and bounded; `uncertainty` grows when they disagree. Per-person baselines are state the "
+            "graph does not keep: run each modality alone (the others' masks 0) and apply them as "
+            "`docs/calibration.md` says, or use the Python runtime, which does.", ""]

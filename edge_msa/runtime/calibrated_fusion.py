@@ -9,6 +9,12 @@ its own, corrected by the person's baseline, then fused with the bounded rule (`
            table (the same linear expert as the graph's), neutral-referenced, minus the person's
            resting-face baseline (`face_calibration`)
 Other families keep the fused score their graph computes (they were trained end to end).
+
+Text and voice come from the graph run with one modality present. A bounded graph (the shipped
+tiers' `fusion: bounded`) already reports that expert through the fusion rule, bound * tanh(e /
+bound), with the voice centred on English narration; the reading here undoes the tanh, so the rule
+is applied once, to the baseline-corrected evidence. A summed graph (older bundles) reports e as it
+is, and its voice rests at LOGMEL_VOICE_CENTRE.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from edge_msa.runtime.running_baseline import RunningBaseline
 LOGMEL_VOICE_CENTRE = -0.55
 
 Predict = Callable[[tuple[np.ndarray, ...]], tuple[float, float]]
+MAX_TANH = 0.999  # an int8 graph's saturated reading inverts to 3 * atanh(0.999) = 11.4, not inf
 
 
 def load_voice_expert():
@@ -100,6 +107,13 @@ class PersonBaselines:
                 "enrolling": not self.enrolled and self.enrol_until_s > 0, "enrolled": self.enrolled}
 
 
+def graph_is_bounded(bundle) -> bool:
+    """Whether an evidence_fusion bundle's graph applies the bounded fusion itself (manifests from
+    before the bounded graph have no `fusion` and add the evidence)."""
+    manifest = getattr(bundle, "manifest", None)
+    return manifest is not None and manifest.overrides.get("fusion", "sum") == "bounded"
+
+
 def face_valence_of(bundle) -> dict[str, float] | None:
     """The face valence table of an evidence_fusion bundle (None for other families)."""
     manifest = getattr(bundle, "manifest", None)
@@ -151,11 +165,16 @@ class CalibratedFusion:
     """Per-expert readings of one window -> (score, uncertainty, {modality: (evidence, error)})."""
 
     def __init__(self, predict: Predict, spec: FeatureSpec, face_valence: dict[str, float], scale: str,
-                 baselines: PersonBaselines | None = None, voice_expert=None) -> None:
+                 baselines: PersonBaselines | None = None, voice_expert=None,
+                 bounded_graph: bool = False) -> None:
         self.predict, self.spec, self.scale = predict, spec, scale
+        self.bound = SCALE_MAX.get(scale, SCALE_MAX["mosi"])
+        self.bounded_graph = bounded_graph
         self.valence = valence_vector(face_valence)
         self.expr = expression_slice(spec.vision.dim)
         self.baselines = baselines or PersonBaselines()
+        if bounded_graph:  # the graph centres the voice on narration itself
+            self.baselines.logmel_voice.recentre(0.0)
         self.voice_expert = None
         self.voice_expert_tried = voice_expert is not None
         self.attach_voice_expert(voice_expert)
@@ -177,18 +196,25 @@ class CalibratedFusion:
             self._face_error = error_from_uncertainty(self.predict(only(inputs, "vision"))[1])
         return self._face_error
 
+    def expert(self, inputs: tuple[np.ndarray, ...], modality: str) -> tuple[float, float]:
+        """(evidence, validation error) of one graph expert: the graph run with only `modality`."""
+        from edge_msa.runtime.scheduler import only
+
+        score, unc = self.predict(only(inputs, modality))
+        if self.bounded_graph:  # the graph reported bound * tanh(e / bound): undo it
+            score = self.bound * float(np.arctanh(np.clip(score / self.bound, -MAX_TANH, MAX_TANH)))
+        return score, error_from_uncertainty(unc)
+
     def readings(self, inputs: tuple[np.ndarray, ...], present: dict[str, bool], text_confidence: float,
                  voice_states: np.ndarray | None, face_frames: tuple[np.ndarray, np.ndarray],
                  end: float) -> dict[str, Reading]:
-        from edge_msa.runtime.scheduler import only
-
         b, out = self.baselines, {}
         enrolling = b.enrolling(end)
         if not enrolling and b.enrol_until_s > 0:
             b.finish_enrolment()
         if present["text"]:
-            score, unc = self.predict(only(inputs, "text"))
-            out["text"] = Reading(score, error_from_uncertainty(unc), float(np.clip(text_confidence, 0, 1)))
+            score, error = self.expert(inputs, "text")
+            out["text"] = Reading(score, error, float(np.clip(text_confidence, 0, 1)))
         if present["audio"]:
             if voice_states is not None and self.voice_expert is not None:
                 out["audio"] = self._voice(voice_states, enrolling)
@@ -213,16 +239,14 @@ class CalibratedFusion:
 
     def _logmel_voice(self, inputs: tuple[np.ndarray, ...], end: float, enrolling: bool) -> Reading:
         """The bundle's log-mel voice expert, read against the person's running voice baseline."""
-        from edge_msa.runtime.scheduler import only
-
         b = self.baselines
-        score, unc = self.predict(only(inputs, "audio"))
+        score, error = self.expert(inputs, "audio")
         evidence = score - b.logmel_voice.offset()
         if enrolling:  # after scoring, as for the face: an utterance is not its own reference
             b._enrol_logmel.append(score)
         elif b.running:
             b.logmel_voice.observe(np.array([end]), np.array([score]))
-        return Reading(evidence, error_from_uncertainty(unc))
+        return Reading(evidence, error)
 
     def _face(self, inputs: tuple[np.ndarray, ...], frames: tuple[np.ndarray, np.ndarray],
               enrolling: bool) -> Reading:

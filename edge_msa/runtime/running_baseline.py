@@ -68,6 +68,11 @@ class RunningBaseline:
         self._prior, self._enrolled = float(np.median(values)), True
         self._values.clear()
 
+    def recentre(self, prior: float) -> None:
+        """Move the prior where the evidence read against it rests (an enrolled prior stays)."""
+        if not self._enrolled:
+            self._prior = float(prior)
+
     def reset(self) -> None:
         """Forget the running values (not the prior)."""
         self._values.clear()

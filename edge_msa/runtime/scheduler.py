@@ -25,6 +25,7 @@ from edge_msa.runtime.calibrated_fusion import (
     CalibratedFusion,
     PersonBaselines,
     face_valence_of,
+    graph_is_bounded,
     load_voice_expert,
 )
 from edge_msa.runtime.events import Evidence, SentimentEvent, label_for
@@ -72,7 +73,8 @@ class FusionScheduler:
         self._model_s = 0.0  # time in backend calls since the event began (the calibrated path's split)
         # evidence_fusion bundles: per-expert evidence, per-person baselines, bounded fusion
         valence = face_valence_of(bundle)
-        self.calibrated = (CalibratedFusion(self._predict, spec, valence, scale, baselines)
+        self.calibrated = (CalibratedFusion(self._predict, spec, valence, scale, baselines,
+                                            bounded_graph=graph_is_bounded(bundle))
                            if calibrated and valence is not None else None)
 
     def _text(self, req: WindowRequest) -> tuple[str, str]:

@@ -15,6 +15,10 @@
   call every voice negative); C is chosen by ROC AUC (positive vs negative) on the validation
   speakers.
 - face: nothing is fitted (no labelled faces here): the valence table of the recipe.
+- voice centre (bounded graphs): the fitted voice expert's mean on calm English narration, the
+  LibriVox clips in `{data}/speech/librivox` (public domain), or `voice_centre` when the recipe
+  sets it. EmoDB is German studio speech, and the expert reads calm English below 0 (-0.55 for the
+  shipped tiers); the graph subtracts this so a calm English voice reads about 0.
 Each expert's validation RMSE becomes its `expert_error` (the uncertainty output).
 """
 
@@ -51,6 +55,7 @@ class ExpertsConfig(StrictModel):
     voice_augment_copies: int = Field(3, ge=0)
     lexicon: bool = True  # fill the in-graph lexicon from VADER's (vaderSentiment, MIT)
     face_error: float = Field(1.5, gt=0)  # no labelled faces: the face expert's error is assumed
+    voice_centre: float | None = None  # None: measured on {data}/speech/librivox (0 where absent)
 
 
 # VADER's negation words that are one WordPiece token, plus the stems the uncased tokenizer
@@ -219,6 +224,33 @@ def fit_voice(model: EvidenceFusion, train: MSAData, valid: MSAData, cfg: Expert
             "rmse": float(np.sqrt(np.mean((pred - valid.labels) ** 2)))}
 
 
+NARRATION = Path("speech") / "librivox"
+
+
+def centre_voice(model: EvidenceFusion, data_root: Path, fixed: float | None) -> dict:
+    """Set the bounded graph's voice centre: `fixed`, or the fitted voice expert's mean on the
+    narration clips under `data_root` (each cut to the model's window), or 0 where there are none."""
+    from edge_msa.features.audio import SAMPLE_RATE, AudioFeaturizer
+    from edge_msa.features.media import read_audio
+
+    clips = [] if fixed is not None else sorted((Path(data_root) / NARRATION).glob("*.wav"))
+    value, source = (fixed, "recipe") if fixed is not None else (0.0, None)
+    if clips:
+        featurizer, spec = AudioFeaturizer(), model.spec.audio
+        scores = []
+        for clip in clips:
+            frames = featurizer.offline(read_audio(clip, SAMPLE_RATE))[: spec.max_len]
+            audio = torch.zeros(1, spec.max_len, spec.dim)
+            mask = torch.zeros(1, spec.max_len)
+            audio[0, : len(frames)], mask[0, : len(frames)] = torch.from_numpy(frames), 1.0
+            with torch.no_grad():
+                scores.append(float(model.voice(audio, mask)))
+        value, source = float(np.mean(scores)), f"{NARRATION} ({len(clips)} clips)"
+    with torch.no_grad():
+        model.voice_centre.fill_(value)
+    return {"value": value, "from": source}
+
+
 def fit_recipe(recipe, out, *, data_path=None, progress: bool = True) -> dict:
     """`train_recipe` for a recipe with `experts`: fit, score every part, write the run folder."""
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
@@ -253,6 +285,9 @@ def fit_recipe(recipe, out, *, data_path=None, progress: bool = True) -> dict:
                                          cfg.voice_augment_copies, recipe.seed)
         train_voice = MSAData.concat([train_voice, rescale(augmented, scale, SCALE)])
     report["voice"] = fit_voice(model, train_voice, splits[voice]["valid"], cfg, recipe.seed)
+    if model.fusion == "bounded":
+        report["voice_centre"] = centre_voice(model, data_path or recipe.data.path or _default_data(),
+                                              cfg.voice_centre)
     with torch.no_grad():
         errors = [report["text"]["rmse"], report["voice"]["rmse"], cfg.face_error]
         model.expert_error.copy_(torch.tensor(errors))

@@ -4,9 +4,19 @@ Why late fusion: no corpus here has two modalities of the same person labelled t
 are VADER and MELD sentences, voice rows are EmoDB speech, faces have no labels), so no fusion
 weights between modalities can be learned from data. Each expert is fitted on its own labelled
 data to predict sentiment on the MOSI scale, and the fused score adds what the present experts say,
-as log-odds of independent evidence add (a naive-Bayes combination around a neutral prior):
-    score = clamp(sum_m present_m * evidence_m, -3, 3)
-so a clearly negative voice moves the score when text and face are silent or unsure.
+as log-odds of independent evidence add (a naive-Bayes combination around a neutral prior).
+Two graphs (`fusion`):
+    bounded  (the shipped tiers, and every new fit) the score an app reads from the exported graph is
+             the runtime's calibrated rule for a person with no history (`runtime/fusion_rule.py`,
+             `docs/calibration.md`): the voice read against English narration (`voice_centre`,
+             measured by the fit), the face relative to neutral (sum_c valence_c * max(0, P_c -
+             P_neutral)), and the evidence fused by reliability, bounded by tanh, with an uncertainty
+             that grows when the experts disagree:
+                 r_m = w_m / max_k w_k, w_m = present_m / err_m^2
+                 score = 3 tanh(sum_m r_m e_m / 3)
+    sum      (weights fitted before the bounded graph load as this) the evidence added and clipped:
+                 score = clamp(sum_m present_m * evidence_m, -3, 3)
+Either way a clearly negative voice moves the score when text and face are silent or unsure.
 
     text   a frozen sentence encoder (the packaged MiniLM-L6, or its first layers over a factorised
            word table for small tiers) -> masked mean over tokens, plus an in-graph lexicon score
@@ -21,7 +31,8 @@ so a clearly negative voice moves the score when text and face are silent or uns
            over frames with a face, times a valence per expression class (a table written as data).
 Fitted in closed form (`edge_msa.train.experts`), not by gradient steps: ridge for text, weighted
 multinomial logistic regression for voice. `uncertainty` combines the experts' validation errors
-as precisions: 1 / sqrt(1 / PRIOR_STD^2 + sum_m present_m / err_m^2).
+as precisions, 1 / sqrt(1 / PRIOR_STD^2 + sum_m present_m / err_m^2); the bounded graph adds the
+experts' weighted spread to that variance.
 """
 
 from __future__ import annotations
@@ -48,7 +59,9 @@ NEGATION_WINDOW = 4  # tokens: "don ' t like" puts the word 3 tokens after the n
 VADER_ALPHA = 15.0  # VADER's compound normalisation s / sqrt(s^2 + alpha)
 NEGATION_SCALAR = -0.74  # VADER's N_SCALAR
 PRIOR_STD = 1.5  # spread of sentiment on the MOSI scale when no modality is present
+SCORE_BOUND = 3.0  # the MOSI scale's bound
 EXPRESSION_PREFIX = "expression_"
+FUSIONS = ("bounded", "sum")
 
 
 def masked_std(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -162,13 +175,39 @@ def expression_weights(spec: FeatureSpec, valence: dict[str, float] | None) -> t
     return prior_weights(spec.vision, {EXPRESSION_PREFIX + c: v for c, v in valence.items()})
 
 
+def neutral_channel(spec: FeatureSpec, valence: dict[str, float] | None) -> torch.Tensor:
+    """A one-hot weight on the `expression_neutral` vision channel (zeros without a face table)."""
+    if not valence:
+        return torch.zeros(spec.vision.dim)
+    return expression_weights(spec, {"neutral": 1.0})
+
+
+def bounded_fusion(evidence: torch.Tensor, precision: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """[B, 3] evidence, [B, 3] precisions (0 = absent) -> (score [B], uncertainty [B]).
+
+    The graph's twin of `runtime/fusion_rule.fuse` (the layers run one way, so the runtime cannot
+    import this; `tests/test_calibration.py` checks the two agree): reliabilities relative to the
+    most reliable present expert, a tanh-bounded weighted sum, and the Gaussian posterior's variance
+    widened by the experts' weighted spread. No modality present: (0, PRIOR_STD)."""
+    rel = precision / precision.amax(-1, keepdim=True).clamp_min(1e-12)
+    total = (rel * evidence).sum(-1)
+    weight = rel.sum(-1).clamp_min(1e-12)
+    mean = total / weight
+    spread = (rel * (evidence - mean.unsqueeze(-1)) ** 2).sum(-1) / weight
+    posterior = 1.0 / (1.0 / PRIOR_STD ** 2 + precision.sum(-1))
+    return SCORE_BOUND * torch.tanh(total / SCORE_BOUND), (posterior + spread).sqrt()
+
+
 class EvidenceFusion(MSAModel):
     def __init__(self, spec: FeatureSpec, text_layers: int = 6, text_emb_dim: int | None = None,
                  voice_scale: float = 2.0, face_valence: dict[str, float] | None = None,
-                 pretrained: bool = True) -> None:
+                 pretrained: bool = True, fusion: str = "bounded") -> None:
         super().__init__(spec, dict(text_layers=text_layers, text_emb_dim=text_emb_dim,
                                     voice_scale=voice_scale, face_valence=face_valence,
-                                    pretrained=pretrained))
+                                    pretrained=pretrained, fusion=fusion))
+        if fusion not in FUSIONS:
+            raise UserError(f"evidence_fusion's fusion is one of {', '.join(FUSIONS)}, not {fusion!r}")
+        self.fusion = fusion
         if not spec.text.is_tokens:
             raise UserError(f"evidence_fusion reads MiniLM token ids, not {spec.text.kind!r}")
         if spec.audio.dim <= ENERGY:
@@ -176,8 +215,21 @@ class EvidenceFusion(MSAModel):
         self.text = TextExpert(spec.text.dim, spec.text.max_len, text_layers, text_emb_dim, pretrained)
         self.voice = VoiceExpert(voice_scale)
         self.register_buffer("face_w", expression_weights(spec, face_valence))
+        # derived from the spec, not learned: not part of the saved weights
+        self.register_buffer("face_neutral", neutral_channel(spec, face_valence), persistent=False)
         # validation errors of each expert (text, voice, face), set by the fit
         self.register_buffer("expert_error", torch.full((3,), PRIOR_STD))
+        # the voice expert's mean on calm English narration, set by the fit (bounded graph only)
+        self.register_buffer("voice_centre", torch.zeros(()))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        key = prefix + "voice_centre"
+        if key not in state_dict:
+            # weights saved before the bounded graph existed: they load as the summed graph they
+            # were fitted and exported as, so an old run re-exports to the same outputs
+            self.fusion = self.config["fusion"] = "sum"
+            state_dict[key] = torch.zeros(())
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def text_encoder(self):
@@ -186,14 +238,25 @@ class EvidenceFusion(MSAModel):
     def evidence(self, text, text_mask, audio, audio_mask, vision,
                  vision_mask) -> tuple[torch.Tensor, torch.Tensor]:
         """([B, 3] evidence of text, voice, face; [B, 3] presence flags)."""
-        face = masked_mean((vision * self.face_w).sum(-1, keepdim=True), vision_mask).squeeze(-1)
-        ev = torch.stack([self.text(text, text_mask), self.voice(audio, audio_mask), face], dim=-1)
+        voice = self.voice(audio, audio_mask)
+        if self.fusion == "bounded":
+            # the runtime's face mapping (runtime/face_calibration.frame_evidence): each expression
+            # counts by how much the classifier prefers it to neutral
+            neutral = (vision * self.face_neutral).sum(-1, keepdim=True)
+            frames = (torch.relu(vision - neutral) * self.face_w).sum(-1, keepdim=True)
+            voice = voice - self.voice_centre
+        else:
+            frames = (vision * self.face_w).sum(-1, keepdim=True)
+        face = masked_mean(frames, vision_mask).squeeze(-1)
+        ev = torch.stack([self.text(text, text_mask), voice, face], dim=-1)
         flags = torch.cat([present(text_mask), present(audio_mask), present(vision_mask)], dim=-1)
         return ev, flags
 
     def forward(self, text, text_mask, audio, audio_mask, vision, vision_mask):
         ev, flags = self.evidence(text, text_mask, audio, audio_mask, vision, vision_mask)
-        score = (ev * flags).sum(-1).clamp(-3.0, 3.0)
+        if self.fusion == "bounded":
+            return bounded_fusion(ev, flags / self.expert_error ** 2)
+        score = (ev * flags).sum(-1).clamp(-SCORE_BOUND, SCORE_BOUND)
         precision = (flags / self.expert_error ** 2).sum(-1) + 1.0 / PRIOR_STD ** 2
         return score, precision.rsqrt()
 
