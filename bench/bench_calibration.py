@@ -7,7 +7,10 @@ Rows: the six CREMA-D sample clips each run alone (one actor, "Don't forget a ja
 emotions), the demo clip (the same six in one file: one person, so the running baselines learn),
 and the five LibriVox narration clips (calm read English: should read neutral). Columns: mean fused
 score and the text, voice and face evidence (-3..3). Variants (pipeline config fields):
-    graph + pocketsphinx       the bundle's own fused output and recogniser: the reference (before)
+    graph + pocketsphinx       the bundle's own fused output and recogniser (with the summed graphs
+                               shipped before `fusion: bounded`: the reference, before)
+    graph + whisper            the bundle's own fused output: what an app that runs the graph itself
+                               reads (the bounded graph is the calibrated rule with no history)
     calibrated + pocketsphinx  per-expert evidence, person baselines, bounded fusion; log-mel voice
     calibrated + whisper       the same with Whisper's transcript and confidence (the shipped default)
     ... Whisper voice expert   and the voice scored by the Whisper encoder expert (calibration.voice)
@@ -33,6 +36,7 @@ from edge_msa.features.media import demo_clip_path
 
 VARIANTS = {
     "graph + pocketsphinx": {"calibration": {"fusion": "graph"}, "asr": {"engine": "pocketsphinx"}},
+    "graph + whisper": {"calibration": {"fusion": "graph"}, "asr": {"engine": "whisper"}},
     "calibrated + pocketsphinx": {"asr": {"engine": "pocketsphinx"}},
     "calibrated + whisper": {"asr": {"engine": "whisper"}},
     "calibrated + whisper, Whisper voice expert": {"asr": {"engine": "whisper"},
@@ -76,11 +80,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+                    help="run only these variants (default: all)")
     args = ap.parse_args()
     librivox = sorted((args.data / "speech" / "librivox").glob("*.wav"))
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, fields in VARIANTS.items():
+        for name, fields in ((n, VARIANTS[n]) for n in args.variants):
             config = Path(tmp) / f"{len(results)}.yaml"
             config.write_text(yaml.safe_dump(fields))
             crema = args.data / "crema-d-sample"

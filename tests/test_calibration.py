@@ -262,3 +262,34 @@ def test_api_enrol_hears_only_speech():
     clip = sorted((Path(__file__).parent / "data" / "librivox").glob("*.wav"))[0]
     state = model.enrol(audio=read_audio(clip, 16000), sample_rate=16000)
     assert state["voice"]["enrolled"] and state["enrolled"]
+
+
+@pytest.mark.parametrize("tier", ["default/onnx-int8", "default/executorch-int8", "nano/executorch-int8"])
+def test_the_shipped_graph_scores_what_the_runtime_scores_with_no_history(tier):
+    """An app that runs a shipped graph itself, all three modalities on, reads the runtime's
+    calibrated score for a person with no history: the demo's first 2 s (the actor's real neutral
+    face and voice) with the sentence she says, through the graph once and through the runtime's
+    per-expert path. Tolerance 0.001 (they agree to 4 decimals on each bundle): the runtime reads the
+    face in float64, the graph in float32, and undoes the graph's tanh on each expert's reading."""
+    from edge_msa.api import SentimentModel
+    from edge_msa.runtime.calibrated_fusion import graph_is_bounded
+    from edge_msa.runtime.scheduler import WindowRequest
+    from edge_msa.runtime.windows import TimedRing
+    from tests.runtime_helpers import decode_demo
+
+    frames, fps, wave = decode_demo(2.0)
+    model = SentimentModel(tier, backend="onnxruntime" if "onnx" in tier else "executorch")
+    assert graph_is_bounded(model._backend.bundle)
+    ring = TimedRing(len(frames), model.spec.vision.dim)
+    assert model._face_rows(frames, fps, ring) == ""
+    request = WindowRequest("utterance", 0.0, 2.0, model._voice_window(wave, 2.0),
+                            transcript="don't forget a jacket")
+    scheduler = model._scheduler(ring, "")
+    assert scheduler.calibrated.baselines.running is False  # a fresh model: no history
+    inputs, masked, _ = scheduler.assemble(request)
+    assert not masked  # text, voice and face all present
+    graph_score, graph_unc = (float(np.asarray(x).reshape(-1)[0]) for x in model._backend.predict(inputs))
+    event = scheduler.fuse(request)
+    assert event.score == pytest.approx(graph_score, abs=1e-3)
+    assert event.uncertainty == pytest.approx(graph_unc, abs=1e-3)
+    assert all(e.present for e in event.evidence.values())

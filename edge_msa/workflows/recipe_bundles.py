@@ -69,6 +69,8 @@ def export_bundles(recipe: TrainRecipe, run_dir: str | Path, out_root: str | Pat
     out = {}
     for name, rel in recipe.export.bundles.items():
         export = load_export_recipe(recipe.resolve(rel))
+        # tiers share export recipes (nano uses default's): the bundle is named after the tier
+        export = export.model_copy(update={"name": f"{recipe.name}-{name}"})
         manifest = export_run(run_dir, export, out_root / name, data=data_path, force=True, progress=progress,
                               calibration=calib if export.calibrated else None)
         manifest = slim_tokenizer(out_root / name)  # export_run copied the run's "modalities"
