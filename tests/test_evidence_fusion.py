@@ -223,3 +223,34 @@ def test_the_fit_centres_the_voice_on_english_narration(tmp_path, model):
         text, tm, _, _, vision, vm = model.example_inputs(1)
         voices.append(model.evidence(text, tm * 0, audio, mask, vision, vm * 0)[0][0, 1].item())
     assert np.mean(voices) == pytest.approx(0.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("fusion", ["bounded", "sum"])
+def test_the_runtime_reads_each_expert_of_either_graph(fusion):
+    """The runtime's per-expert reading (`CalibratedFusion.expert`) is the expert's evidence for
+    both graphs: it undoes the bounded graph's tanh and takes the summed graph's score as it is."""
+    from edge_msa.runtime.calibrated_fusion import LOGMEL_VOICE_CENTRE, CalibratedFusion, PersonBaselines
+
+    m = create_model("evidence_fusion-test", face_valence={"happy": 2.0}, fusion=fusion).eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.normal_(0, 0.5)
+        m.voice_centre.fill_(-0.4)
+    inputs = _inputs(m, 1)
+
+    def predict(arrays):
+        with torch.no_grad():
+            score, unc = m(*(torch.from_numpy(np.asarray(a)) for a in arrays))
+        return float(score[0]), float(unc[0])
+
+    baselines = PersonBaselines(running=False)
+    cal = CalibratedFusion(predict, m.spec, {"happy": 2.0}, "mosi", baselines,
+                           bounded_graph=fusion == "bounded")
+    with torch.no_grad():
+        ev, _ = m.evidence(*inputs)
+    arrays = tuple(x.numpy() for x in inputs)
+    for i, modality in enumerate(("text", "audio")):
+        assert cal.expert(arrays, modality)[0] == pytest.approx(float(ev[0, i]), abs=1e-4)
+    # the summed graph's voice rests at the narration centre; the bounded graph centred it itself
+    expected = 0.0 if fusion == "bounded" else LOGMEL_VOICE_CENTRE
+    assert baselines.logmel_voice.offset() == pytest.approx(expected)
