@@ -8,8 +8,11 @@ utterances each, roughly a minute of speech); every utterance is scored against 
 utterances before it, then joins it (what `calibrated_fusion` does live). Two mixes of emotions:
     mostly at rest   half the utterances neutral, the rest drawn evenly from the other emotions
     montage          every emotion equally often (a demo reel of acted emotions: neutral 1 in 6)
-Boredom is left out (the expert was trained without it). The prior is the runtime's centre
-(LOGMEL_VOICE_CENTRE, English narration); the prior weight is counted in utterances. Columns:
+Boredom is left out (the expert was trained without it). The voice is read as the runtime reads
+it: a bounded graph's tanh is undone and its voice is already centred on English narration (prior
+0); a summed graph's raw voice gets the runtime's centre (LOGMEL_VOICE_CENTRE) as the prior, so the
+"no baseline" row is the raw expert there and the centred one on a bounded graph. The prior weight
+is counted in utterances. Columns:
     neutral mean     mean evidence of neutral utterances (calibration: want 0)
     happy / negative mean evidence of happiness / of anger, disgust, fear, sadness
     AUC              happiness vs the four negative emotions, pooled over sessions
@@ -34,7 +37,7 @@ from edge_msa.data.datasets import DEFAULT_DATA
 from edge_msa.data.emodb import load_emodb
 from edge_msa.features.spec import LIVE
 from edge_msa.runtime.backends import load_backend
-from edge_msa.runtime.calibrated_fusion import LOGMEL_VOICE_CENTRE
+from edge_msa.runtime.calibrated_fusion import LOGMEL_VOICE_CENTRE, MAX_TANH, graph_is_bounded
 from edge_msa.runtime.launch import ASSETS
 from edge_msa.runtime.running_baseline import RunningBaseline
 from edge_msa.runtime.voice_expert import WhisperVoiceExpert
@@ -122,6 +125,9 @@ def main() -> None:
     valid = load_emodb(args.data, LIVE)["valid"]
     backend = load_backend(ASSETS / "default" / "executorch-int8", "auto", threads=1)
     scores = np.asarray(predict(backend, valid), float)
+    centre = LOGMEL_VOICE_CENTRE  # where a summed graph's voice rests on calm English
+    if graph_is_bounded(backend.bundle):  # the graph centred the voice itself and bent it by tanh
+        scores, centre = 3.0 * np.arctanh(np.clip(scores / 3.0, -MAX_TANH, MAX_TANH)), 0.0
     whisper_x = emodb_rows(args.data, None, 3, 0)["valid"]
     if not np.array_equal(whisper_x.valence, valid.labels):  # the same files in the same order
         raise SystemExit("EmoDB rows of the two feature paths are not aligned")
@@ -144,12 +150,12 @@ def main() -> None:
         out[mix] = {}
         for name, weight in variants.items():
             if weight == float("inf"):
-                row = summary(np.array([scores[idx] for idx in sessions]) - LOGMEL_VOICE_CENTRE, drawn)
+                row = summary(np.array([scores[idx] for idx in sessions]) - centre, drawn)
             else:
-                row = summary(run_sessions(scores, sessions, weight), drawn)
+                row = summary(run_sessions(scores, sessions, weight, prior=centre), drawn)
             out[mix][name] = row
             print_row(name, row)
-        logmel = run_sessions(scores, sessions, 3.0)
+        logmel = run_sessions(scores, sessions, 3.0, prior=centre)
         whisper = whisper_sessions(expert, whisper_x.x, sessions)
         both = (logmel + whisper) / 2
         # the Whisper expert read like the log-mel one: its score against the prior (no feature

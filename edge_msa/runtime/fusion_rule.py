@@ -1,8 +1,10 @@
 """Bounded fusion of per-expert evidence: the fused score of the runtime's calibrated path.
 
-The shipped `evidence_fusion` graph adds the experts' evidence and clips at +-3 (a naive-Bayes sum).
-Three small biases then add up to -3 (issue 27: the CREMA-D disgust clip read -3.00 though no
-signal went below -1.64), and its uncertainty is one constant per set of present modalities. Here:
+The `evidence_fusion` graphs shipped before `fusion: bounded` added the experts' evidence and
+clipped at +-3 (a naive-Bayes sum). Three small biases then added up to -3 (issue 27: the CREMA-D
+disgust clip read -3.00 though no signal went below -1.64), and the uncertainty was one constant per
+set of present modalities. The bounded graphs compute this rule themselves
+(`evidence_fusion.bounded_fusion`, its torch twin) with confidence 1 and no baseline. Here:
 
     r_m   = w_m / max_k w_k                 reliability relative to the most reliable present expert,
                                             w_m = confidence_m / error_m^2 (error from validation)
