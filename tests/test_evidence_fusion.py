@@ -4,6 +4,7 @@ statistics, and the data it is fitted on (transcript noise, audio augmentation).
 import numpy as np
 import pytest
 import torch
+from shared_data import SHARED_DATA
 from torch.export import Dim
 
 from edge_msa.data.augment import PHONE_HIGH_HZ, change_speed, telephone
@@ -254,3 +255,51 @@ def test_the_runtime_reads_each_expert_of_either_graph(fusion):
     # the summed graph's voice rests at the narration centre; the bounded graph centred it itself
     expected = 0.0 if fusion == "bounded" else LOGMEL_VOICE_CENTRE
     assert baselines.logmel_voice.offset() == pytest.approx(expected)
+
+
+TINY_EXPERTS = """name: tiny
+seed: 0
+model: evidence_fusion-test
+face_valence: {valence}
+data:
+  split_seed: 0
+  rows_per_epoch: 1
+  parts:
+    - {{name: vader-amazon, dataset: vader-amazon, weight: 0.5, label_scale: 1.0}}
+    - {{name: emodb, dataset: emodb, weight: 0.5, label_scale: 2.0}}
+experts:
+  text_alphas: [10.0]
+  text_noise: {{copies: 0}}
+  voice_cs: [0.01]
+  voice_augment_copies: 0
+  lexicon: false
+"""
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "emodb").is_dir(), reason="needs ../shared/data")
+def test_a_users_fit_says_where_its_voice_centre_came_from(tmp_path, capsys):
+    """`edge-msa train --recipe` with `experts` (a tiny closed-form fit on real rows) measures the
+    voice centre on the data folder's narration clips and says so; a data folder without them
+    fits with centre 0 and a line telling the user what that means."""
+    from pathlib import Path
+
+    from edge_msa.cli import main
+    from edge_msa.train.run import load_run
+
+    valence = Path(__file__).resolve().parents[1] / "export" / "default" / "face_valence.yaml"
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(TINY_EXPERTS.format(valence=valence))
+    assert main(["train", "--recipe", str(recipe), "--out", str(tmp_path / "run"),
+                 "--data", str(SHARED_DATA)]) == 0
+    said = capsys.readouterr().out
+    assert "measured on speech/librivox (5 clips)" in said
+    model, config = load_run(tmp_path / "run")
+    assert model.fusion == "bounded" and config["overrides"]["fusion"] == "bounded"
+    assert f"voice centre {float(model.voice_centre):+.3f}," in said
+    bare = tmp_path / "data"  # the user's own corpora: no narration clips
+    bare.mkdir()
+    for corpus in ("vader_icwsm2014", "emodb"):
+        (bare / corpus).symlink_to(SHARED_DATA / corpus)
+    assert main(["train", "--recipe", str(recipe), "--out", str(tmp_path / "run2"), "--data", str(bare)]) == 0
+    assert "voice centre +0.000, no narration clips under DATA/speech/librivox" in capsys.readouterr().out
+    assert float(load_run(tmp_path / "run2")[0].voice_centre) == 0.0

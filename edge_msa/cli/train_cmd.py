@@ -146,6 +146,7 @@ def train_from_recipe(recipe: Path, out: Path, data: Path | None, bundles: Path 
     """`--recipe`: the whole recipe (`edge_msa.train.recipe`), then its bundles when asked."""
     import json
 
+    from edge_msa.train.experts import NARRATION
     from edge_msa.train.recipe import load_train_recipe, train_recipe
     from edge_msa.train.sweep import print_metrics
     from edge_msa.workflows.recipe_bundles import export_bundles
@@ -157,6 +158,12 @@ def train_from_recipe(recipe: Path, out: Path, data: Path | None, bundles: Path 
     rows |= {f"{n} / test": m for n, m in result["test"].items()}
     print_metrics(rows, "corpus / split", f"recipe {config.name}: epoch {result['best_epoch']} "
                                           f"(selected by {result['selected']['by']})")
+    centre = result.get("fit", {}).get("voice_centre")
+    if centre is not None:  # where calm English sits on the voice expert: the graph subtracts it
+        source = (f"measured on {centre['from']}" if centre["from"] else
+                  f"no narration clips under DATA/{NARRATION}: a calm English voice may not read 0; "
+                  "set experts.voice_centre")
+        typer.echo(f"voice centre {centre['value']:+.3f}, {source}")
     typer.echo(f"wrote {out}")
     if bundles is not None:
         result["bundles"] = export_bundles(config, out, bundles, data_path=data)
