@@ -171,9 +171,6 @@ class SentimentModel:
         `text`, the words are recognised from `audio` (when the config's speech recognition is on).
         Each input follows the module's input rules; an utterance is at most 600 s."""
         text = checked_text(text) if text is not None else None
-        if self.config.calibration.fusion != "calibrated":
-            raise UserError("enrolment sets the calibrated path's baselines; this model's config "
-                            "has calibration.fusion: graph, which reads none")
         fps = checked_number("fps", fps, 0.0, MAX_FPS)
         frames = checked_frames(frames, fps)
         wave = as_16k_mono(audio, sample_rate, max_s=MAX_UTTERANCE_S) if audio is not None else None

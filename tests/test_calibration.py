@@ -293,3 +293,18 @@ def test_the_shipped_graph_scores_what_the_runtime_scores_with_no_history(tier):
     assert event.score == pytest.approx(graph_score, abs=1e-3)
     assert event.uncertainty == pytest.approx(graph_unc, abs=1e-3)
     assert all(e.present for e in event.evidence.values())
+
+
+def test_the_graph_fusion_config_scores_but_cannot_enrol():
+    """`calibration.fusion: graph` takes the bundle's own output: an utterance is scored with the
+    graph's score, and enrolment (baselines the graph path never reads) is refused in one line."""
+    from edge_msa.api import SentimentModel
+    from edge_msa.errors import UserError
+    from edge_msa.runtime.config import RuntimeConfig
+
+    config = RuntimeConfig.model_validate({"calibration": {"fusion": "graph"}})
+    model = SentimentModel("default/onnx-int8", backend="onnxruntime", config=config)
+    event = model.score_utterance(text="What a wonderful surprise! I love it.")
+    assert event.score > 0.5 and event.baseline == {}
+    with pytest.raises(UserError, match="calibration.fusion: graph"):
+        model.enrol(audio=np.zeros(16000, np.float32))
