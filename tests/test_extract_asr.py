@@ -99,3 +99,26 @@ def test_a_bad_asr_choice_is_one_line(tmp_path, capsys, options, message):
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("edge-msa: error: ") and message in lines[0]
     assert not (tmp_path / "ds").exists()
+
+
+def test_a_new_model_in_the_same_whisper_folder_gets_new_transcripts(tmp_path):
+    """The cache key holds the Whisper model file's sha256, not its folder: a user who puts another
+    model of the same size in the same folder gets fresh transcripts, not the old model's."""
+    import os
+
+    from edge_msa.workflows.extract_media import _asr_key
+
+    folder = tmp_path / "whisper"
+    folder.mkdir()
+    for name in ("config.json", "tokenizer.json"):
+        (folder / name).write_text("{}")
+    (folder / "model.bin").write_bytes(b"a" * 4096)
+    config = tmp_path / "live.yaml"
+    config.write_text(f"asr: {{engine: whisper, model: {folder}}}\n")
+    first = _asr_key("whisper", str(config))
+    assert _asr_key("whisper", str(config)) == first  # the same file: the same key
+    (folder / "model.bin").write_bytes(b"b" * 4096)  # another model, the same size
+    stat = (folder / "model.bin").stat()
+    os.utime(folder / "model.bin", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    _asr_key.cache_clear()  # the next `data extract` run (one run keys its files once)
+    assert _asr_key("whisper", str(config)) != first

@@ -113,6 +113,23 @@ def encode_storage(model: WhisperModel, mel: np.ndarray):
     return model.encode(np.ascontiguousarray(mel[None], np.float32))
 
 
+def model_digest(model: str | Path | None = None) -> str:
+    """sha256 of a Whisper folder's model.bin, for cache keys: features or transcripts made with one
+    model must not be reused for another that a user put in the same folder, even at the same size.
+    The packaged model is pinned, so its digest is known; a user's file is hashed once per process
+    while its size and modification time stay the same."""
+    if model is None:
+        return PACKAGED_SHA256
+    model_bin = whisper_model_dir(model) / "model.bin"
+    stat = model_bin.stat()
+    return _file_digest(str(model_bin.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=8)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(Path(path))
+
+
 @lru_cache(maxsize=2)
 def _check_packaged(model_bin: Path) -> None:
     if sha256_file(model_bin) != PACKAGED_SHA256:

@@ -99,8 +99,7 @@ def emodb_rows(data: Path, model_dir: str | None, copies: int, seed: int) -> dic
     file and the code that makes the features."""
     files = split_files(data)
     every = [f for split in ("train", "valid", "test") for f in files[split]]
-    model_bin = whisper_module.whisper_model_dir(model_dir) / "model.bin"
-    key = hashlib.sha256(f"{copies}:{seed}:{model_bin}:{model_bin.stat().st_size}".encode())
+    key = hashlib.sha256(f"{copies}:{seed}:{whisper_module.model_digest(model_dir)}".encode())
     for source in (whisper_module.__file__, whisper_voice.__file__, augment_module.__file__, *every):
         key.update(Path(source).name.encode() + Path(source).read_bytes())
     cache = cache_dir() / f"emodb-whisper-voice-{key.hexdigest()[:24]}.npz"

@@ -138,7 +138,8 @@ def _code_key() -> str:
 @cache
 def _asr_key(engine: str, config_path: str | None) -> str:
     """What recognised transcripts depend on beyond `_code_key` (which holds pocketsphinx's settings in
-    config.py): the engine, and for Whisper its model folder, its decoding code and CTranslate2's version."""
+    config.py): the engine, and for Whisper its model file's sha256, its decoding code and CTranslate2's
+    version."""
     if engine != "whisper":
         return engine
     from importlib.metadata import version
@@ -146,8 +147,7 @@ def _asr_key(engine: str, config_path: str | None) -> str:
     import edge_msa.features.whisper as whisper_features
     import edge_msa.runtime.perception.whisper_asr as whisper_asr
     model = runtime_config(config_path).asr.model
-    folder = Path(model).expanduser().resolve() if model else f"packaged {whisper_features.PACKAGED_SHA256}"
-    h = hashlib.sha256(f"{engine}:{folder}:{version('ctranslate2')}".encode())
+    h = hashlib.sha256(f"{engine}:{whisper_features.model_digest(model)}:{version('ctranslate2')}".encode())
     for source in (whisper_features.__file__, whisper_asr.__file__):
         h.update(Path(source).read_bytes())
     return h.hexdigest()
