@@ -44,6 +44,7 @@ from edge_msa.features.audio import SAMPLE_RATE, AudioFeaturizer
 from edge_msa.features.spec import LIVE
 from edge_msa.runtime.audio_worker import has_signal
 from edge_msa.runtime.windows import fill_window, next_sample_time
+from edge_msa.user_files import sha256_file
 
 if TYPE_CHECKING:
     from edge_msa.runtime.perception.asr import ASREngine
@@ -159,9 +160,7 @@ def file_key(job: FileJob) -> str:
     config = runtime_config(job.config)
     settings = {"face": config.face.model_dump(mode="json"), "asr": config.asr.model_dump(mode="json")}
     h.update(json.dumps([job.segments, job.texts, _asr_key(job.asr, job.config), settings]).encode())
-    with open(job.path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    h.update(sha256_file(Path(job.path)).encode())
     return h.hexdigest()[:32]
 
 
