@@ -130,11 +130,11 @@ def test_formula_cells_are_neutralised_in_every_csv(tmp_path, capsys, monkeypatc
         assert safe_cell(kept) == kept
     row = dict.fromkeys(COLUMNS, "") | {"file": "=HYPERLINK(\"x\")", "score": -0.5, "start_s": 0.0,
                                          "label": "negative", "true_label": "=cmd|' /C calc'!A0",
-                                         "transcript": "@me -1", "audio_score": -1.25}
+                                         "transcript": "@me -1", "voice_score": -1.25}
     write_rows(tmp_path / "r.csv", [row])
     [back] = list(csv.DictReader((tmp_path / "r.csv").open(newline="")))
     assert back["true_label"] == "'=cmd|' /C calc'!A0" and back["file"] == "'=HYPERLINK(\"x\")"
-    assert back["transcript"] == "'@me -1" and back["score"] == "-0.5" and back["audio_score"] == "-1.25"
+    assert back["transcript"] == "'@me -1" and back["score"] == "-0.5" and back["voice_score"] == "-1.25"
     # extract's report.csv: a row naming "=HYPERLINK(...).wav" (relative to a manifest in the cwd)
     monkeypatch.chdir(tmp_path)
     tone(tmp_path / "clip.wav")

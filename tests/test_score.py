@@ -39,7 +39,7 @@ def test_score_a_folder_one_row_per_event_and_bad_files_reported(tmp_path, capsy
     for r in rows:  # the clips hold one utterance each, with voice and face
         assert r["kind"] == "utterance" and float(r["end_s"]) > float(r["start_s"])
         assert -3 <= float(r["score"]) <= 3 and r["label"] in ("positive", "neutral", "negative")
-        assert r["audio_score"] and r["vision_score"]
+        assert r["voice_score"] and r["face_score"] and "audio_score" not in r
     [bad] = list(csv.DictReader((tmp_path / "results.bad.csv").open()))
     assert Path(bad["path"]).name == "broken.mp4" and bad["reason"]
     assert "2 files" in printed and "1 bad files" in printed

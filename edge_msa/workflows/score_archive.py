@@ -1,7 +1,7 @@
 """Score an archive: the `edge-msa run --fast` pipeline over many files, one row per event.
 
 Each file runs through the same `build_sensors` / `build_pipeline` as `edge-msa run --video FILE
---fast` (VAD, pocketsphinx, face model, the bundle's fused score and per-modality evidence); the
+--fast` (VAD, speech recognition, face model, the bundle's fused score and per-modality evidence); the
 bundle is opened once per worker process. A file that cannot be read, or that gives no event (no
 speech and no face), is a bad file with a reason, never the end of the job.
 """
@@ -18,10 +18,12 @@ from edge_msa.csv_files import write_csv
 from edge_msa.data.media_sources import Clip
 from edge_msa.errors import UserError
 from edge_msa.features.media import file_problem, span_problem
-from edge_msa.features.spec import MODALITIES
+from edge_msa.runtime.events import EVENT_MODALITIES
 
 COLUMNS = ("file", "index", "kind", "start_s", "end_s", "score", "label", "uncertainty", "transcript",
-           *(f"{m}_score" for m in MODALITIES), "masked", "true_label")
+           *(f"{m}_score" for m in EVENT_MODALITIES), "masked", "true_label")
+# the per-modality columns use the events' names (text, voice, face); releases before 2026-12 wrote
+# audio_score and vision_score
 
 
 @dataclass
@@ -92,7 +94,7 @@ def _row(job: ScoreJob, e) -> dict:
             "score": round(e.score, 4), "label": e.label, "uncertainty": round(e.uncertainty, 4),
             "transcript": e.transcript,
             **{f"{m}_score": (round(e.evidence[m].score, 4) if m in e.evidence and e.evidence[m].present
-                              else None) for m in MODALITIES},
+                              else None) for m in EVENT_MODALITIES},
             "masked": "; ".join(f"{m}: {why}" for m, why in e.masked.items()),
             "true_label": best[1] if best[0] > 0 else ""}
 
