@@ -269,30 +269,47 @@ def test_the_shipped_graph_scores_what_the_runtime_scores_with_no_history(tier):
     """An app that runs a shipped graph itself, all three modalities on, reads the runtime's
     calibrated score for a person with no history: the demo's first 2 s (the actor's real neutral
     face and voice) with the sentence she says, through the graph once and through the runtime's
-    per-expert path. Tolerance 0.001 (they agree to 4 decimals on each bundle): the runtime reads the
-    face in float64, the graph in float32, and undoes the graph's tanh on each expert's reading."""
+    per-expert path; with a transcript the recogniser is sure of and one it doubts (confidence 0.3:
+    the app multiplies the text mask by it). `calibration.fusion: graph` (the graph's own output,
+    fed that mask) gives the same event. Tolerance 0.001 (they agree to 4 decimals on each
+    bundle): the runtime reads the face in float64, the graph in float32, and undoes the graph's
+    tanh on each expert's reading."""
     from edge_msa.api import SentimentModel
-    from edge_msa.runtime.calibrated_fusion import graph_is_bounded
-    from edge_msa.runtime.scheduler import WindowRequest
+    from edge_msa.runtime.calibrated_fusion import graph_is_bounded, graph_reads_text_confidence
+    from edge_msa.runtime.config import RuntimeConfig
+    from edge_msa.runtime.scheduler import WindowRequest, with_text_confidence
     from edge_msa.runtime.windows import TimedRing
     from tests.runtime_helpers import decode_demo
 
     frames, fps, wave = decode_demo(2.0)
-    model = SentimentModel(tier, backend="onnxruntime" if "onnx" in tier else "executorch")
-    assert graph_is_bounded(model._backend.bundle)
+    backend = "onnxruntime" if "onnx" in tier else "executorch"
+    model = SentimentModel(tier, backend=backend)
+    graph_config = RuntimeConfig.model_validate({"calibration": {"fusion": "graph"}})
+    graph_model = SentimentModel(tier, backend=backend, config=graph_config)
+    assert graph_is_bounded(model._backend.bundle) and graph_reads_text_confidence(model._backend.bundle)
     ring = TimedRing(len(frames), model.spec.vision.dim)
     assert model._face_rows(frames, fps, ring) == ""
-    request = WindowRequest("utterance", 0.0, 2.0, model._voice_window(wave, 2.0),
-                            transcript="don't forget a jacket")
     scheduler = model._scheduler(ring, "")
+    graph_scheduler = graph_model._scheduler(ring, "")
     assert scheduler.calibrated.baselines.running is False  # a fresh model: no history
-    inputs, masked, _ = scheduler.assemble(request)
-    assert not masked  # text, voice and face all present
-    graph_score, graph_unc = (float(np.asarray(x).reshape(-1)[0]) for x in model._backend.predict(inputs))
-    event = scheduler.fuse(request)
-    assert event.score == pytest.approx(graph_score, abs=1e-3)
-    assert event.uncertainty == pytest.approx(graph_unc, abs=1e-3)
-    assert all(e.present for e in event.evidence.values())
+    assert graph_scheduler.calibrated is None
+    scores = []
+    for confidence in (1.0, 0.3):
+        request = WindowRequest("utterance", 0.0, 2.0, model._voice_window(wave, 2.0),
+                                transcript="don't forget a jacket", text_confidence=confidence)
+        inputs, masked, _ = scheduler.assemble(request)
+        assert not masked  # text, voice and face all present
+        graph = model._backend.predict(with_text_confidence(inputs, confidence))
+        graph_score, graph_unc = (float(np.asarray(x).reshape(-1)[0]) for x in graph)
+        event = scheduler.fuse(request)
+        assert event.score == pytest.approx(graph_score, abs=1e-3)
+        assert event.uncertainty == pytest.approx(graph_unc, abs=1e-3)
+        assert all(e.present for e in event.evidence.values())
+        graph_event = graph_scheduler.fuse(request)
+        assert graph_event.score == pytest.approx(event.score, abs=1e-3)
+        assert graph_event.uncertainty == pytest.approx(event.uncertainty, abs=1e-3)
+        scores.append(event.score)
+    assert abs(scores[0] - scores[1]) > 0.01  # a doubted transcript moves the fused score
 
 
 def test_the_graph_fusion_config_scores_but_cannot_enrol():

@@ -85,11 +85,40 @@ def test_the_bounded_graph_fuses_its_own_experts(model):
         create_model("evidence_fusion-test", fusion="mean")
 
 
+@torch.no_grad()
+def test_the_text_masks_height_is_the_recognisers_confidence(model):
+    """A mask of c on the present tokens reads the same words as a mask of 1, and weighs them as the
+    runtime weighs a transcript of confidence c (`fusion_rule.Reading`); below 0.05 it stays 0.05."""
+    from edge_msa.models.families.evidence_fusion import MIN_CONFIDENCE
+    from edge_msa.runtime import fusion_rule
+    from edge_msa.runtime.fusion_rule import Reading, fuse
+
+    assert MIN_CONFIDENCE == fusion_rule.MIN_CONFIDENCE
+    text, tm, audio, am, vision, vm = _inputs(model)
+    ev, _ = model.evidence(text, tm, audio, am, vision, vm)
+    errors = model.expert_error.tolist()
+    for confidence in (1.0, 0.6, 0.2, 0.01):
+        soft = tm * confidence
+        ev_soft, _ = model.evidence(text, soft, audio, am, vision, vm)
+        assert torch.allclose(ev_soft, ev, atol=1e-6)  # what the words say does not change
+        score, uncertainty = model(text, soft, audio, am, vision, vm)
+        for b in range(len(score)):
+            readings = {m: Reading(float(ev[b, i]), errors[i], confidence if m == "text" else 1.0)
+                        for i, m in enumerate(("text", "audio", "vision"))}
+            expected = fuse(readings)
+            assert (float(score[b]), float(uncertainty[b])) == pytest.approx(expected, abs=1e-5)
+    low, _ = model(text, tm * 0.2, audio, am, vision, vm)
+    full, _ = model(text, tm, audio, am, vision, vm)
+    assert not torch.allclose(low, full, atol=1e-3)  # the confidence moved the fused score
+    old = create_model("evidence_fusion-test", fusion="sum")
+    assert old.text_confidence is False and old.config["text_confidence"] is False
+
+
 def test_weights_from_before_the_bounded_graph_load_as_the_summed_graph(model):
     state = {k: v for k, v in model.state_dict().items() if k != "voice_centre"}
     old = create_model("evidence_fusion-test").eval()
     old.load_state_dict(state)
-    assert old.fusion == "sum" and old.config["fusion"] == "sum"
+    assert old.fusion == "sum" and old.config["fusion"] == "sum" and old.config["text_confidence"] is False
     inputs = _inputs(old)
     ev, _ = old.evidence(*inputs)
     assert torch.allclose(old(*inputs)[0], ev.sum(-1).clamp(-3, 3), atol=1e-5)

@@ -223,4 +223,9 @@ def _fusion_note(manifest) -> list[str]:
             "calm English narration, the face relative to neutral, the experts fused by reliability "
             "and bounded; `uncertainty` grows when they disagree. Per-person baselines are state the "
             "graph does not keep: run each modality alone (the others' masks 0) and apply them as "
-            "`docs/calibration.md` says, or use the Python runtime, which does.", ""]
+            "`docs/calibration.md` says, or use the Python runtime, which does.", "",
+            *(["The text mask's height is the speech recogniser's confidence: multiply `text_mask` "
+               "by it (0..1; 1 for typed text or a recogniser that gives none) and a doubted "
+               "transcript counts less in `score` and leaves more `uncertainty`; what the words say is "
+               "read from the tokens whose mask is above 0. Below 0.05 it counts as 0.05.", ""]
+              if manifest.overrides.get("text_confidence", False) else [])]

@@ -114,6 +114,12 @@ def graph_is_bounded(bundle) -> bool:
     return manifest is not None and manifest.overrides.get("fusion", "sum") == "bounded"
 
 
+def graph_reads_text_confidence(bundle) -> bool:
+    """Whether a bounded evidence_fusion graph weighs the text by the text mask's height (0..1: the
+    recogniser's confidence); graphs exported before that read any mask above 0 as 1 (present)."""
+    return graph_is_bounded(bundle) and bool(bundle.manifest.overrides.get("text_confidence", False))
+
+
 def face_valence_of(bundle) -> dict[str, float] | None:
     """The face valence table of an evidence_fusion bundle (None for other families)."""
     manifest = getattr(bundle, "manifest", None)

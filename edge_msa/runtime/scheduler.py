@@ -26,9 +26,11 @@ from edge_msa.runtime.calibrated_fusion import (
     PersonBaselines,
     face_valence_of,
     graph_is_bounded,
+    graph_reads_text_confidence,
     load_voice_expert,
 )
 from edge_msa.runtime.events import Evidence, SentimentEvent, label_for
+from edge_msa.runtime.fusion_rule import MIN_CONFIDENCE
 from edge_msa.runtime.sources.base import TIMEOUT, ItemQueue
 from edge_msa.runtime.stats import StageStats
 from edge_msa.runtime.windows import TimedRing, fill_window
@@ -76,6 +78,9 @@ class FusionScheduler:
         self.calibrated = (CalibratedFusion(self._predict, spec, valence, scale, baselines,
                                             bounded_graph=graph_is_bounded(bundle))
                            if calibrated and valence is not None else None)
+        # a graph that weighs the words by the recogniser's confidence gets it as the text mask's
+        # height when its own fused output is the event (calibration.fusion: graph)
+        self.text_confidence_in_mask = bundle is not None and graph_reads_text_confidence(bundle)
 
     def _text(self, req: WindowRequest) -> tuple[str, str]:
         """(transcript, why text is missing) for a request."""
@@ -141,6 +146,8 @@ class FusionScheduler:
             t3 = time.perf_counter()
             t2 = t1 + self._model_s
         else:
+            if self.text_confidence_in_mask and req.kind == "utterance":
+                inputs = with_text_confidence(inputs, req.text_confidence)
             score, uncertainty = self._predict(inputs)
             t2 = time.perf_counter()
             evidence = self._evidence(inputs, present, score, uncertainty)
@@ -184,6 +191,13 @@ class FusionScheduler:
         for m, r in readings.items():
             evidence[m] = Evidence(True, r.evidence, r.uncertainty)
         return score, uncertainty, evidence
+
+
+def with_text_confidence(inputs: tuple[np.ndarray, ...], confidence: float) -> tuple[np.ndarray, ...]:
+    """The same inputs with the text mask's present tokens at the recogniser's confidence, never below
+    MIN_CONFIDENCE (a mask of 0 would say the words were absent)."""
+    text_mask = inputs[1] * np.float32(np.clip(confidence, MIN_CONFIDENCE, 1.0))
+    return (inputs[0], text_mask.astype(np.float32), *inputs[2:])
 
 
 def only(inputs: tuple[np.ndarray, ...], modality: str) -> tuple[np.ndarray, ...]:

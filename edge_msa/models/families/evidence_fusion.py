@@ -12,7 +12,10 @@ Two graphs (`fusion`):
              measured by the fit), the face relative to neutral (sum_c valence_c * max(0, P_c -
              P_neutral)), and the evidence fused by reliability, bounded by tanh, with an uncertainty
              that grows when the experts disagree:
-                 r_m = w_m / max_k w_k, w_m = present_m / err_m^2
+                 r_m = w_m / max_k w_k, w_m = confidence_m / err_m^2
+             The text's confidence is the text mask's height (max over tokens, 0.05..1): an app
+             multiplies the mask by its recogniser's confidence (1 when it has none); voice and
+             face count 1.
                  score = 3 tanh(sum_m r_m e_m / 3)
     sum      (weights fitted before the bounded graph load as this) the evidence added and clipped:
                  score = clamp(sum_m present_m * evidence_m, -3, 3)
@@ -59,6 +62,8 @@ NEGATION_WINDOW = 4  # tokens: "don ' t like" puts the word 3 tokens after the n
 VADER_ALPHA = 15.0  # VADER's compound normalisation s / sqrt(s^2 + alpha)
 NEGATION_SCALAR = -0.74  # VADER's N_SCALAR
 PRIOR_STD = 1.5  # spread of sentiment on the MOSI scale when no modality is present
+# the least weight a present transcript keeps (runtime/fusion_rule.MIN_CONFIDENCE; a test pins them)
+MIN_CONFIDENCE = 0.05
 SCORE_BOUND = 3.0  # the MOSI scale's bound
 EXPRESSION_PREFIX = "expression_"
 FUSIONS = ("bounded", "sum")
@@ -201,13 +206,16 @@ def bounded_fusion(evidence: torch.Tensor, precision: torch.Tensor) -> tuple[tor
 class EvidenceFusion(MSAModel):
     def __init__(self, spec: FeatureSpec, text_layers: int = 6, text_emb_dim: int | None = None,
                  voice_scale: float = 2.0, face_valence: dict[str, float] | None = None,
-                 pretrained: bool = True, fusion: str = "bounded") -> None:
-        super().__init__(spec, dict(text_layers=text_layers, text_emb_dim=text_emb_dim,
-                                    voice_scale=voice_scale, face_valence=face_valence,
-                                    pretrained=pretrained, fusion=fusion))
+                 pretrained: bool = True, fusion: str = "bounded", text_confidence: bool = True) -> None:
         if fusion not in FUSIONS:
             raise UserError(f"evidence_fusion's fusion is one of {', '.join(FUSIONS)}, not {fusion!r}")
-        self.fusion = fusion
+        # the bounded graph reads the recogniser's confidence as the text mask's height (only a
+        # graph that records text_confidence in its manifest gets a mask below 1 from the runtime)
+        text_confidence = bool(text_confidence) and fusion == "bounded"
+        super().__init__(spec, dict(text_layers=text_layers, text_emb_dim=text_emb_dim,
+                                    voice_scale=voice_scale, face_valence=face_valence,
+                                    pretrained=pretrained, fusion=fusion, text_confidence=text_confidence))
+        self.fusion, self.text_confidence = fusion, text_confidence
         if not spec.text.is_tokens:
             raise UserError(f"evidence_fusion reads MiniLM token ids, not {spec.text.kind!r}")
         if spec.audio.dim <= ENERGY:
@@ -228,6 +236,7 @@ class EvidenceFusion(MSAModel):
             # weights saved before the bounded graph existed: they load as the summed graph they
             # were fitted and exported as, so an old run re-exports to the same outputs
             self.fusion = self.config["fusion"] = "sum"
+            self.text_confidence = self.config["text_confidence"] = False
             state_dict[key] = torch.zeros(())
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
@@ -238,6 +247,9 @@ class EvidenceFusion(MSAModel):
     def evidence(self, text, text_mask, audio, audio_mask, vision,
                  vision_mask) -> tuple[torch.Tensor, torch.Tensor]:
         """([B, 3] evidence of text, voice, face; [B, 3] presence flags)."""
+        # the words are read from the tokens present; how far the mask rises below 1 is the
+        # recogniser's confidence, which weighs the text in the fusion, not what it says
+        text_mask = (text_mask > 0).to(text_mask.dtype)
         voice = self.voice(audio, audio_mask)
         if self.fusion == "bounded":
             # the runtime's face mapping (runtime/face_calibration.frame_evidence): each expression
@@ -255,6 +267,9 @@ class EvidenceFusion(MSAModel):
     def forward(self, text, text_mask, audio, audio_mask, vision, vision_mask):
         ev, flags = self.evidence(text, text_mask, audio, audio_mask, vision, vision_mask)
         if self.fusion == "bounded":
+            if self.text_confidence:
+                confidence = text_mask.amax(1, keepdim=True).clamp(MIN_CONFIDENCE, 1.0)
+                flags = flags * torch.cat([confidence, torch.ones_like(flags[:, 1:])], dim=-1)
             return bounded_fusion(ev, flags / self.expert_error ** 2)
         score = (ev * flags).sum(-1).clamp(-SCORE_BOUND, SCORE_BOUND)
         precision = (flags / self.expert_error ** 2).sum(-1) + 1.0 / PRIOR_STD ** 2
