@@ -126,3 +126,23 @@ def test_an_enrolment_the_stream_never_finished_is_said(tmp_path):
     assert len(notes) == 1 and "set no baseline" in notes[0]
     events = read_jsonl(jsonl)
     assert events and not any(e.baseline["enrolled"] for e in events)
+
+
+@needs_clip
+def test_a_whisper_voice_without_the_whisper_recogniser_is_said(tmp_path):
+    """`calibration.voice: whisper` with pocketsphinx has no encoder states to read: the run keeps the
+    log-mel voice and says so in one note (and in --json), and `enrol_s: .inf` is refused in one line."""
+    config, summary = tmp_path / "voice.yaml", tmp_path / "summary.json"
+    config.write_text("calibration:\n  voice: whisper\nasr:\n  engine: pocketsphinx\n")
+    args = ["--fast", "--console", "off", "--config", str(config), "--json", str(summary)]
+    done = subprocess.run([sys.executable, "-m", "edge_msa", "run", "--video", str(CLIP), *args],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "note: calibration.voice: whisper had no effect" in " ".join((done.stdout + done.stderr).split())
+    [note] = json.loads(summary.read_text())["notes"]
+    assert "asr.engine: pocketsphinx" in note and "log-mel" in note
+    config.write_text("calibration:\n  enrol_s: .inf\n")
+    done = subprocess.run([sys.executable, "-m", "edge_msa", "run", "--video", str(CLIP), *args],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "enrol_s: Input should be a finite number" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -296,7 +296,22 @@ class Pipeline:
     def _summary(self, wall: float) -> RunSummary:
         dropped = {r.key: r.queue.dropped for r in self.runners}
         return RunSummary(self.events, self._media_span(), wall, dict(self.labels), self.stats.summary(),
-                          self.health.snapshot(), dropped, list(self.errors), self.fast, self._enrol_notes())
+                          self.health.snapshot(), dropped, list(self.errors), self.fast,
+                          self._enrol_notes() + self._voice_notes())
+
+    def _voice_notes(self) -> list[str]:
+        """Why `calibration.voice: whisper` read no voice with the Whisper expert, if it did not."""
+        calibrated = self.scheduler.calibrated
+        if self.config.calibration.voice != "whisper" or calibrated is None or calibrated.voice_expert:
+            return []
+        if calibrated.voice_expert_tried:
+            why = "its weights (edge_msa/assets/voice) could not be loaded"
+        else:
+            why = (f"it reads the Whisper recogniser's encoder states and this run's recogniser "
+                   f"(asr.engine: {self.config.asr.engine}) gave none; asr.engine: whisper, or auto with "
+                   "the whisper extra installed (not on the nano tier)")
+        return [f"calibration.voice: whisper had no effect: {why}; the bundle's log-mel voice expert read "
+                "the voice"]
 
     def _enrol_notes(self) -> list[str]:
         """Why an enrolment asked for (`calibration.enrol_s`) set no baseline, if it did not."""
