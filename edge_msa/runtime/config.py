@@ -95,8 +95,9 @@ class CalibrationConfig(_Strict):
     face_keep_frames: int = Field(600, ge=1, description="face frames the running median covers (60 s)")
     face_reset_after_s: float = Field(10.0, gt=0, description="forget the baseline after the face is "
                                                               "gone this long")
-    enrol_s: float = Field(0.0, ge=0, allow_inf_nan=False, description="the run's first N s are the person at rest: they set "
-                                                  "the baselines (0: no enrolment)")
+    enrol_s: float = Field(0.0, ge=0, allow_inf_nan=False,
+                           description="the run's first N s are the person at rest: they set the "
+                                       "baselines (0: no enrolment)")
 
 
 class HealthConfig(_Strict):
