@@ -103,3 +103,32 @@ def test_narration_reads_neutral():
     assert len(cold) == 5 and baseline.n == 5
     assert abs(np.mean(cold)) <= 0.5, f"narration reads {np.mean(cold):+.2f} with no baseline"
     assert abs(np.mean(session)) <= 0.5, f"narration reads {np.mean(session):+.2f} through a session"
+
+
+def test_the_voice_fit_refuses_a_bad_recipe_or_output_before_the_work(tmp_path, capsys, monkeypatch):
+    """Each refusal is one line and exit 2, before any Whisper feature is computed (the fit is
+    replaced by a failure: reaching it would mean the check came too late)."""
+    from edge_msa.train import whisper_voice
+
+    monkeypatch.setattr(whisper_voice, "fit", lambda *a: pytest.fail("the work started"))
+    data = tmp_path / "data"
+    (data / "speech" / "librivox").mkdir(parents=True)
+    (data / "speech" / "librivox" / "a.wav").write_bytes(b"")
+    cases = {"cs: [-1]\n": "cs.0: Input should be greater than 0",
+             "prior_utterances: [0]\n": "prior_utterances.0: Input should be greater than 0",
+             "neutral_reference: nowhere\n": "no neutral reference speech (*.wav)"}
+    for i, (body, said) in enumerate(cases.items()):
+        recipe = tmp_path / f"r{i}.yaml"
+        recipe.write_text("name: x\n" + body)
+        args = ["--recipe", str(recipe), "--out", str(tmp_path / "w.npz"), "--data", str(data)]
+        code = whisper_voice.main(args)
+        err = capsys.readouterr().err
+        assert code == 2 and said in err and len(err.strip().splitlines()) == 1, err
+    recipe = tmp_path / "ok.yaml"
+    recipe.write_text("name: x\n")
+    kept = tmp_path / "kept.npz"
+    kept.write_bytes(b"user data")
+    for out, said in ((kept, "exists (give --force"), (tmp_path / "no" / "w.npz", "output folder not found")):
+        code = whisper_voice.main(["--recipe", str(recipe), "--out", str(out), "--data", str(data)])
+        assert code == 2 and said in capsys.readouterr().err
+    assert kept.read_bytes() == b"user data"

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, PositiveFloat
 
 from edge_msa.cache import cache_dir
 from edge_msa.data import augment as augment_module
@@ -62,11 +62,12 @@ class VoiceWhisperRecipe(StrictModel):
     data: str | None = None  # the corpora folder holding emodb/ (None: ../shared/data; --data overrides)
     model_dir: str | None = None  # a CTranslate2 Whisper folder (None: the packaged tiny.en)
     seed: int = 0
-    cs: list[float] = Field(default_factory=lambda: [0.003, 0.01, 0.03], min_length=1)
+    cs: list[PositiveFloat] = Field(default_factory=lambda: [0.003, 0.01, 0.03], min_length=1)
     augment_copies: int = Field(3, ge=0)
     scale: float = Field(2.0, gt=0)  # valence -1..1 -> MOSI -2..2, as the log-mel expert's voice_scale
     # SpeakerBaseline's prior strength in utterances: chosen by validation AUC, scored the run-time way
-    prior_utterances: list[float] = Field(default_factory=lambda: [2.0, 5.0, 10.0, 20.0], min_length=1)
+    prior_utterances: list[PositiveFloat] = Field(default_factory=lambda: [2.0, 5.0, 10.0, 20.0],
+                                                  min_length=1)
     neutral_reference: str = "speech/librivox"  # neutral English read speech (folder of wavs, under data)
 
 
@@ -170,13 +171,19 @@ def causal_scores(rows: Rows, weights: dict[str, np.ndarray], prior_utterances: 
     return weights["scale"] * (scores - weights["centre"])
 
 
-def neutral_reference(data: Path, recipe: VoiceWhisperRecipe) -> np.ndarray:
-    """[n, 2d] pooled features of the neutral English read speech that centres a new person."""
+def neutral_reference_files(data: Path, recipe: VoiceWhisperRecipe) -> list[Path]:
+    """The neutral English read speech (*.wav) that centres a new person; refused when there is none."""
     folder = Path(recipe.neutral_reference)
     folder = folder if folder.is_absolute() else data / folder
     waves = sorted(folder.glob("*.wav")) if folder.is_dir() else []
     if not waves:
         raise UserError(f"no neutral reference speech (*.wav) in {folder}")
+    return waves
+
+
+def neutral_reference(data: Path, recipe: VoiceWhisperRecipe) -> np.ndarray:
+    """[n, 2d] pooled features of the neutral English read speech that centres a new person."""
+    waves = neutral_reference_files(data, recipe)
     model = load_whisper(Path(recipe.model_dir) if recipe.model_dir else None)
     return wave_features(model, [read_audio(f, SAMPLE_RATE) for f in waves])
 
@@ -229,11 +236,15 @@ def fit(recipe: VoiceWhisperRecipe, data: Path) -> tuple[dict[str, np.ndarray], 
     return {n: np.asarray(v, np.float32) for n, v in weights.items()}, report
 
 
-def save_weights(path: Path, weights: dict[str, np.ndarray], force: bool) -> None:
+def check_output(path: Path, force: bool) -> None:
     if path.exists() and not force:
         raise UserError(f"{path} exists (give --force to replace it)")
     if not path.parent.is_dir():
         raise UserError(f"output folder not found: {path.parent}")
+
+
+def save_weights(path: Path, weights: dict[str, np.ndarray], force: bool) -> None:
+    check_output(path, force)
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, **weights)
     tmp.replace(path)
@@ -249,9 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         recipe = load_recipe(args.recipe)
-        if args.out.exists() and not args.force:  # checked before the work, not after
-            raise UserError(f"{args.out} exists (give --force to replace it)")
+        check_output(args.out, args.force)  # before the work, not after
         data = args.data or Path(recipe.data or "../shared/data")
+        neutral_reference_files(data, recipe)  # the reference is read last: check it first
         weights, report = fit(recipe, data)
         save_weights(args.out, weights, args.force)
     except UserError as e:
