@@ -13,10 +13,10 @@ Two graphs (`fusion`):
              P_neutral)), and the evidence fused by reliability, bounded by tanh, with an uncertainty
              that grows when the experts disagree:
                  r_m = w_m / max_k w_k, w_m = confidence_m / err_m^2
+                 score = 3 tanh(sum_m r_m e_m / 3)
              The text's confidence is the text mask's height (max over tokens, 0.05..1): an app
              multiplies the mask by its recogniser's confidence (1 when it has none); voice and
-             face count 1.
-                 score = 3 tanh(sum_m r_m e_m / 3)
+             face count 1 (`text_confidence`, on for every bounded fit since 2026-12-07).
     sum      (weights fitted before the bounded graph load as this) the evidence added and clipped:
                  score = clamp(sum_m present_m * evidence_m, -3, 3)
 Either way a clearly negative voice moves the score when text and face are silent or unsure.
