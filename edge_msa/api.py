@@ -152,6 +152,7 @@ class SentimentModel:
         # one utterance or one image has no running baseline; `enrol` sets one (docs/calibration.md)
         whisper_voice = self.config.calibration.voice == "whisper"
         self._baselines = PersonBaselines(running=False, whisper_voice=whisper_voice)
+        self._live: set = set()  # the fusion schedulers of this model's running streams
         self._scheduler(TimedRing(1, self.spec.vision.dim), "")  # refuses a bundle the runtime cannot feed
 
     def __repr__(self) -> str:
@@ -223,6 +224,15 @@ class SentimentModel:
         voice = whisper_voice_features(wave) if wave is not None and whisper else None
         self._baselines = enrolled_baselines(valence, self.spec.vision.dim, rows, logmel, voice, whisper)
         return self._baselines.state()
+
+    def new_person(self) -> None:
+        """Someone else is in front of the sensors: forget the enrolment, and in every running
+        `stream` of this model the person's baselines from its next event on (the events say so
+        under `baseline`). Identity is not recognised from the face, so an app that knows a new
+        person sat down (a kiosk's next visitor, a new call) says it here. Safe from any thread."""
+        self._baselines = PersonBaselines(running=False, whisper_voice=self._baselines.whisper_voice)
+        for scheduler in list(self._live):
+            scheduler.new_person()
 
     def _logmel_voice(self, wave: np.ndarray) -> float:
         """What the bundle's log-mel voice expert alone says about one utterance (no baseline)."""
@@ -312,10 +322,11 @@ class SentimentModel:
         pipeline = build_pipeline(self.config, sensors, self._backend, self.spec, self.scale, fast=fast,
                                   sinks=[_QueueSink(events)], baselines=enrolled,
                                   audio_featurizer=self._voice_featurizer())
-        return self._drain(pipeline, events, duration_s)
+        return self._drain(pipeline, events, duration_s, self._live)
 
     @staticmethod
-    def _drain(pipeline: Pipeline, events: queue.Queue, duration_s: float | None) -> Iterator[SentimentEvent]:
+    def _drain(pipeline: Pipeline, events: queue.Queue, duration_s: float | None,
+               live: set) -> Iterator[SentimentEvent]:
         def run() -> None:
             try:
                 pipeline.run(duration_s)
@@ -326,11 +337,13 @@ class SentimentModel:
 
         thread = threading.Thread(target=run, name="edge-msa-run", daemon=True)
         thread.start()
+        live.add(pipeline.scheduler)
         try:
             while (item := events.get()) is not _DONE:
                 if isinstance(item, BaseException):
                     raise item
                 yield item
         finally:
+            live.discard(pipeline.scheduler)
             pipeline.stop.set()
             thread.join()

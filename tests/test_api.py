@@ -80,6 +80,21 @@ def test_stream_stops_its_run_when_the_loop_ends(model):
     assert not {t.name for t in threading.enumerate() if t.is_alive()} - before  # sensors released
 
 
+def test_new_person_reaches_a_running_stream(model):
+    """`new_person()` while a stream runs: a later event of that stream reads the face with a fresh
+    baseline (its count of face frames drops; one person's count only grows over the 17.5 s demo),
+    and the stream is no longer tracked once it ends."""
+    from edge_msa.features.media import demo_clip_path
+
+    events = model.stream(video=demo_clip_path(), fast=True)
+    first = next(events)
+    assert len(model._live) == 1
+    model.new_person()
+    frames = [first.baseline["face"]["frames"]] + [e.baseline["face"]["frames"] for e in events]
+    assert len(frames) >= 3 and any(b < a for a, b in zip(frames, frames[1:], strict=False)), frames
+    assert not model._live
+
+
 def test_bad_inputs_are_one_line_errors(model, tmp_path):
     with pytest.raises(UserError, match="no such"):
         model.stream(video=tmp_path / "missing.mp4")

@@ -107,6 +107,11 @@ def test_running_baseline_resets_after_the_face_is_gone_and_keeps_the_enrolled_p
     assert b.offset() == pytest.approx((0.5 + 50 * -0.6) / 51)
     b.reset()
     assert b.offset() == pytest.approx(-0.6)
+    b.recentre(0.2)  # an enrolled prior stays where it is ...
+    assert b.offset() == pytest.approx(-0.6)
+    b.observe(np.array([40.0]), np.array([0.5]))
+    b.forget()  # ... until the person is forgotten: back to the unenrolled prior, nothing seen
+    assert b.offset() == pytest.approx(0.2) and not b.state().enrolled and b.state().frames == 0
 
 
 # ---- the calibrated path on the shipped default (onnxruntime) ----
@@ -188,6 +193,10 @@ def test_api_enrol_reads_the_resting_face_as_neutral_afterwards():
     assert after.evidence[face].score == pytest.approx(before.evidence[face].score - offset, abs=1e-3)
     with pytest.raises(UserError):
         model.enrol()
+    model.new_person()  # someone else: the enrolment is gone, the same face reads as before it
+    again = model.score_utterance(frames=frames, fps=fps)
+    assert not again.baseline["enrolled"] and not again.baseline["face"]["enrolled"]
+    assert again.evidence[face].score == pytest.approx(before.evidence[face].score, abs=1e-6)
 
 
 def test_running_baseline_learns_the_resting_face_over_a_run_not_from_the_window_itself():
@@ -207,6 +216,42 @@ def test_running_baseline_learns_the_resting_face_over_a_run_not_from_the_window
     assert scores[0] == pytest.approx(raw, abs=1e-4)  # nothing seen before the first window
     assert all(abs(b) < abs(a) for a, b in zip(scores, scores[1:], strict=False))  # shrinks toward 0
     assert abs(scores[-1]) < 0.2 * abs(raw)  # 36 s of this face: most of it is the person's rest
+
+
+def test_a_new_person_forgets_the_running_baseline_from_the_next_event():
+    """`new_person()` (from another thread, as an app would call it) makes the next window read the
+    face as a first window does: nothing of the previous person's rest is subtracted; the baseline
+    then learns again."""
+    import threading
+
+    from edge_msa.runtime.calibrated_fusion import PersonBaselines
+    from edge_msa.runtime.launch import open_bundle
+    from edge_msa.runtime.scheduler import FusionScheduler, WindowRequest
+
+    backend, spec, scale = open_bundle("default/onnx-int8", "onnxruntime")
+    ring = _resting_face_ring(spec, 40.0)
+    baselines = PersonBaselines(running=True)
+    baselines.face.enrol(np.full(10, -0.2))
+    scheduler = FusionScheduler(backend, spec, ring, scale, baselines=baselines)
+
+    def face(start: float):
+        event = scheduler.fuse(WindowRequest("utterance", start, start + 4.0, None, audio_reason="none",
+                                             transcript=""))
+        return event.evidence["face"].score, event.baseline
+
+    first, _ = face(0.0)
+    for start in (4.0, 8.0, 12.0, 16.0):
+        learnt, state = face(start)
+    assert state["face"]["enrolled"] and abs(learnt) < abs(first)
+    caller = threading.Thread(target=scheduler.new_person)
+    caller.start()
+    caller.join()
+    fresh, state = face(20.0)
+    raw = 0.3 * -1.575  # this face's evidence with no baseline (the first window of a new person)
+    assert fresh == pytest.approx(raw, abs=1e-4) and not state["face"]["enrolled"]
+    assert state["face"]["frames"] == 40  # only this window's frames (4 s at 10 Hz) are in it now
+    later, _ = face(24.0)
+    assert abs(later) < abs(fresh)
 
 
 def test_running_baseline_starts_at_its_prior_centre():

@@ -94,6 +94,17 @@ class PersonBaselines:
         self._enrol_voice.clear()
         self._enrol_logmel.clear()
 
+    def new_person(self, voice_expert=None) -> None:
+        """Forget this person (running values, enrolment): someone else is in front of the sensors.
+        voice_expert: the Whisper voice expert whose fresh baseline the new person starts from."""
+        self.face.forget()
+        self.logmel_voice.forget()
+        self.voice = voice_expert.new_baseline() if voice_expert is not None else None
+        self.enrolled, self.enrol_until_s = False, 0.0
+        self._enrol_face.clear()
+        self._enrol_voice.clear()
+        self._enrol_logmel.clear()
+
     def for_stream(self) -> PersonBaselines:
         """A copy that keeps learning over a run, starting from what this one holds."""
         fresh = copy.deepcopy(self)

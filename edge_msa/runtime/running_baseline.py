@@ -40,6 +40,7 @@ class RunningBaseline:
         self._values: deque[float] = deque(maxlen=keep)
         self._last_t = -np.inf
         self._prior, self._enrolled = float(prior), False
+        self._unenrolled_prior = float(prior)  # what `forget` returns to
 
     def observe(self, times: np.ndarray, values: np.ndarray) -> None:
         """Add values (time order); values at or before the last time seen are skipped, so
@@ -70,6 +71,7 @@ class RunningBaseline:
 
     def recentre(self, prior: float) -> None:
         """Move the prior where the evidence read against it rests (an enrolled prior stays)."""
+        self._unenrolled_prior = float(prior)
         if not self._enrolled:
             self._prior = float(prior)
 
@@ -77,6 +79,11 @@ class RunningBaseline:
         """Forget the running values (not the prior)."""
         self._values.clear()
         self._last_t = -np.inf
+
+    def forget(self) -> None:
+        """Forget the person: the running values and an enrolled prior (a new person sat down)."""
+        self.reset()
+        self._prior, self._enrolled = self._unenrolled_prior, False
 
     def state(self) -> BaselineState:
         return BaselineState(len(self._values), self.offset(), self._enrolled)

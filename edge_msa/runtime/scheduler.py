@@ -81,6 +81,7 @@ class FusionScheduler:
         # a graph that weighs the words by the recogniser's confidence gets it as the text mask's
         # height when its own fused output is the event (calibration.fusion: graph)
         self.text_confidence_in_mask = bundle is not None and graph_reads_text_confidence(bundle)
+        self._new_person = threading.Event()  # set from any thread; acted on in the fusion thread
 
     def _text(self, req: WindowRequest) -> tuple[str, str]:
         """(transcript, why text is missing) for a request."""
@@ -130,9 +131,23 @@ class FusionScheduler:
         self._model_s += time.perf_counter() - t0
         return float(np.asarray(score).reshape(-1)[0]), float(np.asarray(uncertainty).reshape(-1)[0])
 
+    def new_person(self) -> None:
+        """Someone else is in front of the sensors: from the next event on, forget the person's
+        baselines (and enrolment) and the transcripts kept for interval windows. Thread-safe."""
+        self._new_person.set()
+
+    def _forget_person(self) -> None:
+        if not self._new_person.is_set():
+            return
+        self._new_person.clear()
+        self._recent_text.clear()
+        if self.calibrated is not None:
+            self.calibrated.baselines.new_person(self.calibrated.voice_expert)
+
     def fuse(self, req: WindowRequest) -> SentimentEvent | None:
         """The event for a request; None when no modality is present (nothing to say)."""
         t0 = time.perf_counter()
+        self._forget_person()
         inputs, masked, transcript = self.assemble(req)
         present = {m: m not in masked for m in MODALITIES}
         if not any(present.values()):
