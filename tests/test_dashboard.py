@@ -371,6 +371,48 @@ def test_the_page_carries_the_state_and_the_server_serves_it_after_the_run(sink_
         assert read_sse(r, "sentiment")["index"] == 0 and read_sse(r, "ended") == {"events": 1}
 
 
+def post(port: int, path: str, headers: dict | None = None, body: bytes = b"",
+         method: str = "POST") -> tuple[int, dict, dict]:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, headers=headers or {},
+                                 method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, dict(r.headers), json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), json.loads(e.read() or b"null")
+
+
+def test_new_person_is_a_post_with_the_pages_header_and_token():
+    """POST /person/new tells the run someone else sat down: only with the header a cross-site form
+    cannot send, with the token where one is set, without a body, while the run is live."""
+    told = []
+    sink = HttpSink("127.0.0.1", port=0, keep=10, on_new_person=lambda: told.append(1))
+    guarded = HttpSink("127.0.0.1", port=0, keep=10, token="t0k", on_new_person=lambda: told.append(2))
+    bare = HttpSink("127.0.0.1", port=0, keep=10)
+    page = {"X-Requested-With": "edge-msa"}
+    try:
+        status, headers, body = post(sink.port, "/person/new", page)
+        assert (status, body, told) == (200, {"new_person": True}, [1])
+        assert headers["X-Frame-Options"] == "DENY"
+        assert post(sink.port, "/person/new")[0] == 403  # a cross-site form: no such header
+        assert post(sink.port, "/person/new", {"X-Requested-With": "XMLHttpRequest"})[0] == 403
+        assert post(sink.port, "/person/new", page, b"x" * 5000)[0] == 413
+        assert post(sink.port, "/person/other", page)[0] == 404
+        assert post(sink.port, "/person/new", {**page, "Host": "evil.example"})[0] == 403
+        preflight = post(sink.port, "/person/new", {"Origin": "http://evil.example"}, method="OPTIONS")
+        assert preflight[0] == 501 and "Access-Control-Allow-Origin" not in preflight[1]
+        assert post(guarded.port, "/person/new", page)[0] == 401
+        assert post(guarded.port, "/person/new", {**page, "Authorization": "Bearer t0k"})[0] == 200
+        assert post(bare.port, "/person/new", page)[0] == 404  # no run to tell
+        sink.finish()
+        assert post(sink.port, "/person/new", page)[0] == 409  # the run is over
+        assert told == [1, 2]
+        assert get(sink.port, "/health")[0] == 200  # still serving after the refusals
+    finally:
+        for s in (sink, guarded, bare):
+            s.close()
+
+
 def test_events_name_modalities_text_voice_face_and_read_the_old_keys():
     """Issue 28: the API's keys (audio, vision) were not the words of the CLI and page."""
     e = make_event()  # built with the model contract's names, as fusion does

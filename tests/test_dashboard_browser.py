@@ -46,6 +46,7 @@ PAGE = ("JSON.stringify({"
         "health: " + TEXT.format("#health") + ","
         "baseline: " + TEXT.format("#baseline") + ","
         "frame: document.getElementById('frame').naturalWidth,"
+        "newPersonHidden: document.getElementById('new-person').hidden,"
         "frameShown: !document.getElementById('frame').hidden && "
         "document.getElementById('no-frame').hidden,"
         "frameBox: (r => [r.x, r.y, r.width, r.height])(document.getElementById('frame')"
@@ -105,6 +106,10 @@ def test_dashboard_follows_a_run_and_keeps_its_final_state_in_headless_chromium(
         # live: the page's script got the token from its own URL and opened /stream with it
         browser.wait_for(f"{TEXT.format('#status')} === 'live'", 30)
         browser.wait_for("document.querySelectorAll('#transcript li').length >= 2", 60)
+        # someone else sits down: the page's button tells the run, which says it took it
+        shown = int(browser.evaluate("document.querySelectorAll('#transcript li').length"))
+        browser.evaluate("document.getElementById('new-person').click()")
+        browser.wait_for(f"{TEXT.format('#new-person-said')} === 'the next event starts a new baseline'", 10)
         # the file ends; the run keeps serving its final state, and the page says so
         run.wait_for(r"the run is over; the dashboard shows its final state", 60)
         browser.wait_for(f"{TEXT.format('#status')} === 'run ended'", 10)
@@ -127,7 +132,13 @@ def test_dashboard_follows_a_run_and_keeps_its_final_state_in_headless_chromium(
 
     events = read_jsonl(run.jsonl)
     assert len(events) >= 4  # the run went on to the end with the browser attached
+    # after the click the face baseline started again: its frame count dropped once (one person's
+    # count only grows over the 17.5 s clip), at an event after those the page showed before it
+    frames = [e.baseline["face"]["frames"] for e in events]
+    drops = [i for i in range(1, len(frames)) if frames[i] < frames[i - 1]]
+    assert len(drops) == 1 and drops[0] >= shown, (shown, frames)
     last = events[-1]
+    assert page["newPersonHidden"]  # the run is over: nothing to tell it
     assert page["status"] == "run ended" and page["score"].startswith(f"{last.label} {last.score:+.2f}")
     said = [e.transcript or "(no words)" for e in reversed(events)][:30]
     assert page["transcript"] == said, page["transcript"]

@@ -116,7 +116,7 @@ class Pipeline:
         if config.sinks.http.enabled:
             h = config.sinks.http
             self.http = HttpSink(h.host, h.port, h.keep, health=self.health.snapshot, token=h.token,
-                                 scale=scale)
+                                 scale=scale, on_new_person=self._new_person)
         if sensors.video is not None:
             self.health.register(VIDEO, hc.video_timeout_s, can_stall=sensors.video.live)
             if config.sinks.overlay is not None:
@@ -298,6 +298,13 @@ class Pipeline:
         return RunSummary(self.events, self._media_span(), wall, dict(self.labels), self.stats.summary(),
                           self.health.snapshot(), dropped, list(self.errors), self.fast,
                           self._enrol_notes() + self._voice_notes())
+
+    def _new_person(self) -> None:
+        """The dashboard's "new person" (the server answers while this object is still being built:
+        before the scheduler exists there is no baseline to forget)."""
+        scheduler = getattr(self, "scheduler", None)
+        if scheduler is not None:
+            scheduler.new_person()
 
     def _voice_notes(self) -> list[str]:
         """Why `calibration.voice: whisper` read no voice with the Whisper expert, if it did not."""

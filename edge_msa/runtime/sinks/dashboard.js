@@ -198,9 +198,22 @@
   render();
   drawHealth();
   if (state.frame) loadFrame(state.frame);
+  // Someone else sat down: the run forgets the person's baselines (POST /person/new; the header
+  // is what a page from another site cannot send)
+  function newPerson() {
+    fetch(withToken("/person/new"), { method: "POST", headers: { "X-Requested-With": "edge-msa" } })
+      .then((r) => r.json().then((body) => {
+        $("new-person-said").textContent = r.ok ? "the next event starts a new baseline"
+          : `not done: ${body.error}`;
+      }))
+      .catch(() => { $("new-person-said").textContent = "not done: the server did not answer"; });
+  }
+
   if (state.ended) {
     setStatus("run ended", "ended");  // the final state: nothing more will come
   } else {
+    $("new-person").hidden = false;
+    $("new-person").addEventListener("click", newPerson);
     const source = new EventSource(withToken("/stream"));
     source.addEventListener("open", () => setStatus("live", "live"));
     source.addEventListener("error", () => setStatus("disconnected", "lost"));
@@ -215,6 +228,7 @@
     source.addEventListener("health", (m) => { health = JSON.parse(m.data); drawHealth(); });
     source.addEventListener("frame", (m) => loadFrame(JSON.parse(m.data).n));
     source.addEventListener("ended", () => {
+      $("new-person").hidden = true;
       source.close();  // no reconnect: the server keeps the final state (--linger) or is gone
       render();
       setStatus("run ended", "ended");

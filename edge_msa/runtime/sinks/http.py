@@ -10,6 +10,10 @@
     GET /events?since=N  the kept events with index >= N (JSON list, oldest first)
     GET /health          state of every source and perception component
     HEAD                 the same headers, no body
+    POST /person/new     someone else is in front of the camera: the run forgets the person's
+                         baselines from its next event on (the page's "new person" button); needs
+                         the header `X-Requested-With: edge-msa`, which a page from another site
+                         cannot send without a CORS preflight this server never grants
 
 The events hold what a person said. Bound to the loopback by default, where no token is needed
 (the Host header must then name the loopback, so a web page cannot rebind its own name to this
@@ -73,6 +77,8 @@ HEADER_TIMEOUT_S = 5.0  # from accept to the end of the headers (a browser sends
 WRITE_TIMEOUT_S = 10.0  # a client that stops reading its stream for this long is dropped
 MAX_STREAMS = 256
 LISTEN_BACKLOG = 256  # http.server's default of 5 made a burst of 200 clients wait seconds
+POST_HEADER = ("X-Requested-With", "edge-msa")  # a cross-site form cannot send it (CSRF)
+MAX_POST_BODY = 1024  # POST /person/new takes no body; a small one is read and ignored
 
 
 def max_connections() -> int:
@@ -192,7 +198,7 @@ class GatedServer(HTTPServer):
 class HttpSink:
     def __init__(self, host: str = "127.0.0.1", port: int = 8765, keep: int = 100,
                  health: Callable[[], dict] | None = None, token: str | None = None,
-                 scale: str = "mosi") -> None:
+                 scale: str = "mosi", on_new_person: Callable[[], None] | None = None) -> None:
         if not token and not is_loopback(host):
             token = secrets.token_urlsafe(18)
         self.token = token or None
@@ -201,6 +207,7 @@ class HttpSink:
         self._latest: SentimentEvent | None = None
         self._lock = threading.Lock()
         self._health = health or dict
+        self._on_new_person = on_new_person  # the run's "someone else sat down" (None: not offered)
         self._subscribers: list[queue.Queue] = []
         self._frame: np.ndarray | None = None
         self._frame_n, self._frame_at = 0, -math.inf
@@ -294,6 +301,17 @@ class HttpSink:
         if path == "/health":
             return 200, self._health()
         return 404, {"error": f"unknown path {path}; try /, /stream, /frame.jpg, /latest, /events, /health"}
+
+    def _act(self, path: str) -> tuple[int, object]:
+        """A POST: what the page (or a script holding the token) asks the run to do."""
+        if path != "/person/new":
+            return 404, {"error": f"unknown path {path}; POST takes /person/new"}
+        if self._on_new_person is None:
+            return 404, {"error": "this server has no run to tell about a new person"}
+        if self.ended:
+            return 409, {"error": "the run is over"}
+        self._on_new_person()
+        return 200, {"new_person": True}
 
     def page_state(self) -> dict:
         """What the page draws before its stream opens: the kept events, health, the latest frame's
@@ -434,6 +452,27 @@ class HttpSink:
                     status, body = sink._answer(url.path, query)
                     self._send(status, json.dumps(body).encode(), "application/json")
 
+            def _post(self) -> None:
+                url = urlparse(self.path)
+                refused = sink._refusal(self.headers, parse_qs(url.query))
+                try:
+                    length = int(self.headers.get("Content-Length", "0"))
+                except ValueError:
+                    length = -1
+                if refused is None and self.headers.get(POST_HEADER[0]) != POST_HEADER[1]:
+                    refused = 403, f"a POST needs the header {POST_HEADER[0]}: {POST_HEADER[1]}"
+                if refused is None and not 0 <= length <= MAX_POST_BODY:
+                    refused = 413, f"a POST here takes no body (at most {MAX_POST_BODY} bytes)"
+                if refused is not None:
+                    self.close_connection = True  # an unread body must not be taken for a request
+                    status, why = refused
+                    extra = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+                    self._send(status, json.dumps({"error": why}).encode(), "application/json", extra)
+                    return
+                self.rfile.read(length)
+                status, body = sink._act(url.path)
+                self._send(status, json.dumps(body).encode(), "application/json")
+
             def _stream(self) -> None:
                 with self.server._lock:
                     full = self.server.streams >= MAX_STREAMS
@@ -467,6 +506,12 @@ class HttpSink:
                         sink.cpu_s += time.thread_time() - cpu0
 
             do_HEAD = do_GET  # noqa: N815 - _send leaves the body out
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                try:
+                    self._post()
+                except (BrokenPipeError, ConnectionResetError, TimeoutError):
+                    pass
 
             def log_message(self, *args) -> None:  # keep the console view clean
                 pass
