@@ -254,6 +254,30 @@ def test_a_new_person_forgets_the_running_baseline_from_the_next_event():
     assert abs(later) < abs(fresh)
 
 
+def test_an_interval_window_keeps_the_confidence_of_the_words_it_joins():
+    """`--interval` windows reuse the transcripts of the utterances that ended in them: a doubted
+    transcript stays doubted there (it counted fully before), in the calibrated path and the graph."""
+    from edge_msa.runtime.calibrated_fusion import PersonBaselines
+    from edge_msa.runtime.config import RuntimeConfig
+    from edge_msa.runtime.launch import open_bundle
+    from edge_msa.runtime.scheduler import FusionScheduler, WindowRequest
+    from edge_msa.runtime.windows import TimedRing
+
+    backend, spec, scale = open_bundle("default/onnx-int8", "onnxruntime")
+    assert RuntimeConfig().calibration.fusion == "calibrated"
+    for calibrated in (True, False):
+        scheduler = FusionScheduler(backend, spec, TimedRing(1, spec.vision.dim), scale,
+                                    baselines=PersonBaselines(running=False), calibrated=calibrated)
+        said = scheduler.fuse(WindowRequest("utterance", 1.0, 2.0, None, audio_reason="none",
+                                            transcript="I really love this", text_confidence=0.2))
+        window = scheduler.fuse(WindowRequest("interval", 0.0, 4.0, None, audio_reason="none"))
+        sure = scheduler.fuse(WindowRequest("utterance", 5.0, 6.0, None, audio_reason="none",
+                                            transcript="I really love this"))
+        assert window.transcript == said.transcript
+        assert window.uncertainty == pytest.approx(said.uncertainty, abs=1e-6)
+        assert sure.uncertainty < said.uncertainty - 0.05  # the confidence is what differs
+
+
 def test_running_baseline_starts_at_its_prior_centre():
     b = RunningBaseline(prior_weight=3, keep=30, reset_after_s=120, prior=-0.55)
     assert b.offset() == pytest.approx(-0.55)  # a new voice: the English read-speech centre

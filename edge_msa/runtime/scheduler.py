@@ -46,7 +46,8 @@ class WindowRequest:
     transcript: str | None = None  # utterances: ASR text ("" = nothing recognised); ticks: None
     text_reason: str = ""
     # the recogniser's own confidence in the transcript, 0..1 (Whisper: from its average
-    # log-probability and no-speech probability; engines that give none: 1.0)
+    # log-probability and no-speech probability; engines that give none: 1.0); an interval's is
+    # set by the scheduler: the mean of the utterances whose words it joins
     text_confidence: float = 1.0
     # Whisper encoder states of the utterance [frames, d] (one encoder pass serves the transcript
     # and the voice expert); None when the engine computes none
@@ -69,7 +70,8 @@ class FusionScheduler:
         self.backend, self.spec, self.vision, self.scale = backend, spec, vision, scale
         self.evidence, self.stats = evidence, stats or StageStats()
         self.vision_reason = vision_reason  # why video is unusable now ("" when it is fine)
-        self._recent_text: deque[tuple[float, str]] = deque(maxlen=32)  # (utterance end, transcript)
+        # (utterance end, transcript, the recogniser's confidence)
+        self._recent_text: deque[tuple[float, str, float]] = deque(maxlen=32)
         self._index = 0
         self._face_frames = (np.zeros(0), np.zeros((0, spec.vision.dim), np.float32))
         self._model_s = 0.0  # time in backend calls since the event began (the calibrated path's split)
@@ -86,9 +88,12 @@ class FusionScheduler:
     def _text(self, req: WindowRequest) -> tuple[str, str]:
         """(transcript, why text is missing) for a request."""
         if req.kind == "utterance":
-            self._recent_text.append((req.end, req.transcript or ""))
+            self._recent_text.append((req.end, req.transcript or "", req.text_confidence))
             return req.transcript or "", req.text_reason or ("" if req.transcript else "no words recognised")
-        said = " ".join(t for end, t in self._recent_text if req.start < end <= req.end and t)
+        joined = [(t, c) for end, t, c in self._recent_text if req.start < end <= req.end and t]
+        said = " ".join(t for t, _ in joined)
+        # the window's words are those utterances': so is the confidence in them (their mean)
+        req.text_confidence = float(np.mean([c for _, c in joined])) if joined else 1.0
         return said, "" if said else (req.text_reason or "no words recognised in the window")
 
     def assemble(self, req: WindowRequest) -> tuple[tuple[np.ndarray, ...], dict[str, str], str]:
@@ -161,7 +166,7 @@ class FusionScheduler:
             t3 = time.perf_counter()
             t2 = t1 + self._model_s
         else:
-            if self.text_confidence_in_mask and req.kind == "utterance":
+            if self.text_confidence_in_mask:
                 inputs = with_text_confidence(inputs, req.text_confidence)
             score, uncertainty = self._predict(inputs)
             t2 = time.perf_counter()
@@ -199,7 +204,7 @@ class FusionScheduler:
         if req.voice_states is not None and cal.baselines.whisper_voice and not cal.voice_expert_tried:
             cal.voice_expert_tried = True  # first Whisper utterance: load the voice expert once
             cal.attach_voice_expert(load_voice_expert())
-        readings = cal.readings(inputs, present, req.text_confidence if req.kind == "utterance" else 1.0,
+        readings = cal.readings(inputs, present, req.text_confidence,
                                 req.voice_states, self._face_frames, req.end)
         score, uncertainty = cal.fuse(readings)
         evidence = {m: Evidence(False) for m in MODALITIES}
