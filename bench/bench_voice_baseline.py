@@ -31,7 +31,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from edge_msa.data.augment import augment
-from edge_msa.data.batch import MSAData
+from edge_msa.data.batch import MSAData, padded_frames
 from edge_msa.data.datasets import DEFAULT_DATA
 from edge_msa.data.emodb import _build, load_emodb, split_files
 from edge_msa.features.audio import SAMPLE_RATE, AudioFeaturizer
@@ -56,12 +56,9 @@ def shifted(files: list[Path]) -> MSAData:
 def narration() -> MSAData:
     """The LibriVox sentences as voice-only rows, each cut to the model's window, label 0."""
     featurizer, t = AudioFeaturizer(), LIVE.audio.max_len
-    frames = [featurizer.offline(read_audio(f, SAMPLE_RATE))[:t] for f in sorted(LIBRIVOX.glob("*.wav"))]
+    frames = [featurizer.offline(read_audio(f, SAMPLE_RATE)) for f in sorted(LIBRIVOX.glob("*.wav"))]
     n = len(frames)
-    audio = np.zeros((n, t, LIVE.audio.dim), np.float32)
-    mask = np.zeros((n, t), np.float32)
-    for i, x in enumerate(frames):
-        audio[i, : len(x)], mask[i, : len(x)] = x, 1.0
+    audio, mask = padded_frames(frames, t, LIVE.audio.dim)
     return MSAData(text=np.zeros((n, 1), np.int64), text_mask=np.zeros((n, 1), np.float32), audio=audio,
                    audio_mask=mask, vision=np.zeros((n, 1, LIVE.vision.dim), np.float32),
                    vision_mask=np.zeros((n, 1), np.float32), labels=np.zeros(n, np.float32))

@@ -23,6 +23,17 @@ def _pad_time(arrays: list[np.ndarray]) -> list[np.ndarray]:
     return [np.pad(a, [(0, 0), (0, t - a.shape[1])] + [(0, 0)] * (a.ndim - 2)) for a in arrays]
 
 
+def padded_frames(frames: list[np.ndarray], max_len: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Variable-length [T_i, dim] frame sequences -> ([n, max_len, dim] cut to max_len and
+    zero-padded, [n, max_len] masks: 1 where a frame is)."""
+    out = np.zeros((len(frames), max_len, dim), np.float32)
+    mask = np.zeros((len(frames), max_len), np.float32)
+    for i, x in enumerate(frames):
+        x = x[:max_len]
+        out[i, : len(x)], mask[i, : len(x)] = x, 1.0
+    return out, mask
+
+
 ARRAY_FIELDS = ("text", "text_mask", "audio", "audio_mask", "vision", "vision_mask", "labels")
 
 

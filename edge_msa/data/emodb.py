@@ -41,7 +41,7 @@ import numpy as np
 
 from edge_msa.cache import cache_dir
 from edge_msa.data import augment as augment_module
-from edge_msa.data.batch import MSAData
+from edge_msa.data.batch import MSAData, padded_frames
 from edge_msa.errors import UserError
 from edge_msa.features import audio as audio_features
 from edge_msa.features import media
@@ -121,13 +121,8 @@ def _features(files: list[Path], copies: int = 0, seed: int = 0) -> list[np.ndar
 def _build(files: list[Path], frames: dict[str, np.ndarray], spec: FeatureSpec,
            keys: list[str] | None = None) -> MSAData:
     keys = keys or [f.name for f in files]
-    n, t = len(files), spec.audio.max_len
-    audio = np.zeros((n, t, spec.audio.dim), np.float32)
-    audio_mask = np.zeros((n, t), np.float32)
-    for i, k in enumerate(keys):
-        x = frames[k][:t]
-        audio[i, : len(x)] = x
-        audio_mask[i, : len(x)] = 1.0
+    n = len(files)
+    audio, audio_mask = padded_frames([frames[k] for k in keys], spec.audio.max_len, spec.audio.dim)
     text_shape = (n, 1) if spec.text.is_tokens else (n, 1, spec.text.dim)
     return MSAData(
         text=np.zeros(text_shape, np.int64 if spec.text.is_tokens else np.float32),

@@ -33,7 +33,7 @@ from pydantic import Field
 from rich.progress import Progress
 
 from edge_msa.cache import cache_dir
-from edge_msa.data.batch import MSAData
+from edge_msa.data.batch import MSAData, padded_frames
 from edge_msa.data.transcript_noise import noisy_transcripts
 from edge_msa.errors import UserError
 from edge_msa.features.text import load_tokenizer
@@ -237,15 +237,11 @@ def centre_voice(model: EvidenceFusion, data_root: Path, fixed: float | None) ->
     value, source = (fixed, "recipe") if fixed is not None else (0.0, None)
     if clips:
         featurizer, spec = AudioFeaturizer(), model.spec.audio
-        scores = []
-        for clip in clips:
-            frames = featurizer.offline(read_audio(clip, SAMPLE_RATE))[: spec.max_len]
-            audio = torch.zeros(1, spec.max_len, spec.dim)
-            mask = torch.zeros(1, spec.max_len)
-            audio[0, : len(frames)], mask[0, : len(frames)] = torch.from_numpy(frames), 1.0
-            with torch.no_grad():
-                scores.append(float(model.voice(audio, mask)))
-        value, source = float(np.mean(scores)), f"{NARRATION} ({len(clips)} clips)"
+        audio, mask = padded_frames([featurizer.offline(read_audio(c, SAMPLE_RATE)) for c in clips],
+                                    spec.max_len, spec.dim)
+        with torch.no_grad():
+            scores = model.voice(torch.from_numpy(audio), torch.from_numpy(mask))
+        value, source = float(scores.mean()), f"{NARRATION} ({len(clips)} clips)"
     with torch.no_grad():
         model.voice_centre.fill_(value)
     return {"value": value, "from": source}
