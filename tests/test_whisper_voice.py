@@ -128,7 +128,8 @@ def test_the_voice_fit_refuses_a_bad_recipe_or_output_before_the_work(tmp_path, 
     recipe.write_text("name: x\n")
     kept = tmp_path / "kept.npz"
     kept.write_bytes(b"user data")
-    for out, said in ((kept, "exists (give --force"), (tmp_path / "no" / "w.npz", "output folder not found")):
+    for out, said in ((kept, "exists; pass --force"), (tmp_path / "no" / "w.npz", "does not exist"),
+                      (recipe, "is the --recipe input")):
         code = whisper_voice.main(["--recipe", str(recipe), "--out", str(out), "--data", str(data)])
         assert code == 2 and said in capsys.readouterr().err
     assert kept.read_bytes() == b"user data"

@@ -51,6 +51,7 @@ from edge_msa.features.media import read_audio
 from edge_msa.features.whisper import SAMPLE_RATE, encode_short, load_whisper
 from edge_msa.features.whisper_voice import SpeakerBaseline, expected_valence, pooled_voice_features
 from edge_msa.models.families.evidence_fusion import VOICE_LEVELS
+from edge_msa.outputs import check_outputs
 from edge_msa.user_files import StrictModel, read_yaml, validated
 
 LEVELS = np.array(VOICE_LEVELS, np.float64)
@@ -236,15 +237,8 @@ def fit(recipe: VoiceWhisperRecipe, data: Path) -> tuple[dict[str, np.ndarray], 
     return {n: np.asarray(v, np.float32) for n, v in weights.items()}, report
 
 
-def check_output(path: Path, force: bool) -> None:
-    if path.exists() and not force:
-        raise UserError(f"{path} exists (give --force to replace it)")
-    if not path.parent.is_dir():
-        raise UserError(f"output folder not found: {path.parent}")
-
-
-def save_weights(path: Path, weights: dict[str, np.ndarray], force: bool) -> None:
-    check_output(path, force)
+def save_weights(path: Path, weights: dict[str, np.ndarray]) -> None:
+    """Write the weights file (`main` checked the path before the work), never half a file."""
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, **weights)
     tmp.replace(path)
@@ -260,11 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         recipe = load_recipe(args.recipe)
-        check_output(args.out, args.force)  # before the work, not after
+        # before the work, not after; the project's one rule (an output never replaces an input)
+        check_outputs({"--out": args.out}, force=args.force, inputs={"--recipe": args.recipe})
         data = args.data or Path(recipe.data or "../shared/data")
         neutral_reference_files(data, recipe)  # the reference is read last: check it first
         weights, report = fit(recipe, data)
-        save_weights(args.out, weights, args.force)
+        save_weights(args.out, weights)
     except UserError as e:
         print(f"edge-msa: error: {e}", file=sys.stderr)
         return 2
