@@ -132,4 +132,4 @@ def test_the_voice_fit_refuses_a_bad_recipe_or_output_before_the_work(tmp_path, 
                       (recipe, "is the --recipe input")):
         code = whisper_voice.main(["--recipe", str(recipe), "--out", str(out), "--data", str(data)])
         assert code == 2 and said in capsys.readouterr().err
-    assert kept.read_bytes() == b"user data"
+    assert kept.read_bytes() == b"user data" and recipe.read_text() == "name: x\n"
