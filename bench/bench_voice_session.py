@@ -37,7 +37,7 @@ from edge_msa.data.datasets import DEFAULT_DATA
 from edge_msa.data.emodb import load_emodb
 from edge_msa.features.spec import LIVE
 from edge_msa.runtime.backends import load_backend
-from edge_msa.runtime.calibrated_fusion import LOGMEL_VOICE_CENTRE, MAX_TANH, graph_is_bounded
+from edge_msa.runtime.calibrated_fusion import LOGMEL_VOICE_CENTRE, graph_is_bounded, unbent
 from edge_msa.runtime.launch import ASSETS
 from edge_msa.runtime.running_baseline import RunningBaseline
 from edge_msa.runtime.voice_expert import WhisperVoiceExpert
@@ -127,7 +127,7 @@ def main() -> None:
     scores = np.asarray(predict(backend, valid), float)
     centre = LOGMEL_VOICE_CENTRE  # where a summed graph's voice rests on calm English
     if graph_is_bounded(backend.bundle):  # the graph centred the voice itself and bent it by tanh
-        scores, centre = 3.0 * np.arctanh(np.clip(scores / 3.0, -MAX_TANH, MAX_TANH)), 0.0
+        scores, centre = unbent(scores), 0.0
     whisper_x = emodb_rows(args.data, None, 3, 0)["valid"]
     if not np.array_equal(whisper_x.valence, valid.labels):  # the same files in the same order
         raise SystemExit("EmoDB rows of the two feature paths are not aligned")

@@ -43,6 +43,12 @@ Predict = Callable[[tuple[np.ndarray, ...]], tuple[float, float]]
 MAX_TANH = 0.999  # an int8 graph's saturated reading inverts to 3 * atanh(0.999) = 11.4, not inf
 
 
+def unbent(score, bound: float = 3.0):
+    """The evidence e behind a bounded graph's one-expert reading bound * tanh(e / bound) (a float
+    or an array)."""
+    return bound * np.arctanh(np.clip(np.asarray(score, float) / bound, -MAX_TANH, MAX_TANH))
+
+
 def load_voice_expert():
     """The shipped Whisper voice expert, or None where its weights or module are not installed."""
     try:
@@ -219,7 +225,7 @@ class CalibratedFusion:
 
         score, unc = self.predict(only(inputs, modality))
         if self.bounded_graph:  # the graph reported bound * tanh(e / bound): undo it
-            score = self.bound * float(np.arctanh(np.clip(score / self.bound, -MAX_TANH, MAX_TANH)))
+            score = float(unbent(score, self.bound))
         return score, error_from_uncertainty(unc)
 
     def readings(self, inputs: tuple[np.ndarray, ...], present: dict[str, bool], text_confidence: float,
