@@ -96,6 +96,10 @@ class PersonBaselines:
         if self._enrol_logmel:
             self.logmel_voice.enrol(np.array(self._enrol_logmel))
         self.enrolled = True
+        self._drop_enrolment_seconds()
+
+    def _drop_enrolment_seconds(self) -> None:
+        """Forget what the enrolment seconds collected (used, or belonging to someone else)."""
         self._enrol_face.clear()
         self._enrol_voice.clear()
         self._enrol_logmel.clear()
@@ -107,9 +111,7 @@ class PersonBaselines:
         self.logmel_voice.forget()
         self.voice = voice_expert.new_baseline() if voice_expert is not None else None
         self.enrolled, self.enrol_until_s = False, 0.0
-        self._enrol_face.clear()
-        self._enrol_voice.clear()
-        self._enrol_logmel.clear()
+        self._drop_enrolment_seconds()
 
     def for_stream(self) -> PersonBaselines:
         """A copy that keeps learning over a run, starting from what this one holds."""
